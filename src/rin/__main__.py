@@ -1,0 +1,3 @@
+from rin.cli import main
+
+raise SystemExit(main())

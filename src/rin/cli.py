@@ -1,0 +1,154 @@
+"""The `rin` command line: serve, check-config, models (and the ledger/catalogue commands)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+DEFAULT_CONFIG = "config/litellm/config.yaml"
+log = logging.getLogger("rin")
+
+
+def config_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("RIN_CONFIG") or DEFAULT_CONFIG)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def load_dotenv_file() -> None:
+    """A `.env` in the working directory fills variables that are not already set."""
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def load_for_serving(path: str | None = None):  # type: ignore[no-untyped-def]
+    """Loads the config the way `rin serve` does, logging every warning once."""
+    from rin.config import load_config
+
+    load_dotenv_file()
+    config = load_config(config_path(path))
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    enabled = sum(1 for d in config.deployments if d.enabled)
+    log.info("config %s: %d of %d deployments enabled, %d model groups",
+             config.path, enabled, len(config.deployments), len(config.groups))
+    if config.missing_env:
+        log.warning("set %s to enable the models that need them (in the environment or a .env file)",
+                    ", ".join(config.missing_env))
+    return config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rin.config import ConfigError
+
+    os.environ["RIN_CONFIG"] = str(config_path(args.config))
+    try:
+        config = load_for_serving(args.config)
+    except ConfigError as err:
+        print(f"rin: {err}", file=sys.stderr)
+        return 2
+    options = dict(host=args.host, port=args.port, http="httptools", access_log=False,
+                   log_level="warning", timeout_graceful_shutdown=30, lifespan="on")
+    try:
+        import uvloop  # noqa: F401
+
+        options["loop"] = "uvloop"
+    except ImportError:
+        pass
+    log.info("RIN listening on http://%s:%d/v1", args.host, args.port)
+    if args.workers > 1:
+        uvicorn.run("rin.server.app:create_app", factory=True, workers=args.workers, **options)
+    else:
+        from rin.runtime import Runtime
+        from rin.server.app import App
+
+        uvicorn.run(App(Runtime(config)), **options)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from rin.config import ConfigError, load_config
+
+    load_dotenv_file()
+    try:
+        config = load_config(Path(args.path))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    enabled = sum(1 for d in config.deployments if d.enabled)
+    print(f"ok: {args.path}: {len(config.groups)} models, {enabled}/{len(config.deployments)} deployments enabled")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rin.config import ConfigError, load_config
+
+    load_dotenv_file()
+    try:
+        config = load_config(config_path(args.config))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    rows = [{
+        "model": d.model_name, "deployment": d.label,
+        "status": "available" if d.enabled else "unavailable",
+        "reason": d.disabled_reason,
+        "context_length": d.info.context_length,
+        "vision": d.info.supports_vision, "function_calling": d.info.supports_function_calling,
+    } for d in config.deployments]
+    if args.json:
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    width = max((len(r["model"]) for r in rows), default=5)
+    dwidth = max((len(r["deployment"]) for r in rows), default=10)
+    for r in rows:
+        extra = f"  ({r['reason']})" if r["reason"] else ""
+        print(f"{r['model']:<{width}}  {r['deployment']:<{dwidth}}  {r['status']}{extra}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rin", description="RIN: an OpenAI-compatible LLM gateway")
+    parser.add_argument("--log-level", default=os.environ.get("RIN_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate a config file exactly as serve loads it")
+    check.add_argument("path")
+    check.set_defaults(func=cmd_check_config)
+
+    models = sub.add_parser("models", help="list configured models and whether they are usable")
+    models.add_argument("--config")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level.upper())
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

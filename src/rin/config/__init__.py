@@ -1,0 +1,56 @@
+"""Loading a LiteLLM proxy config into RIN's resolved `Config`.
+
+    load_config(path, env)
+      yamlsrc   YAML (safe) -> data + the file:line of every key, `include:` merged
+      environ   `environment_variables` added to env; `os.environ/VAR` resolved
+      build     model_list -> Deployments (disabled, with a reason, when unusable)
+      settings  router / general / litellm settings; fallback targets checked
+      -> Config, or ConfigError listing every `FILE:LINE: key.path: problem`
+
+This is the only code that reads the environment; nothing reads `os.environ` after it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from rin.config import litellm_keys
+from rin.config.build import DeploymentBuilder
+from rin.config.environ import Resolver, environment
+from rin.config.problems import ConfigError, Problems
+from rin.config.resolved import Config, GeneralSettings, LiteLLMSettings, RouterSettings
+from rin.config.settings import SettingsBuilder
+from rin.config.yamlsrc import load_document
+
+__all__ = ["Config", "ConfigError", "GeneralSettings", "LiteLLMSettings", "RouterSettings", "load_config"]
+
+_SECTIONS = ("model_list", "router_settings", "general_settings", "litellm_settings", "environment_variables")
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Parse, check and resolve the config at `path`. `env` defaults to `os.environ` (read, never written).
+
+    Raises ConfigError (every problem found, one `FILE:LINE: key.path: problem` line each)."""
+    doc = load_document(Path(path))
+    problems = Problems(doc.where)
+    _, skipped = problems.sort_keys((), doc.data, _SECTIONS, litellm_keys.TOP_LEVEL)
+    if skipped:
+        problems.note(f"LiteLLM sections RIN ignores: {', '.join(skipped)}")
+    full_env = environment(os.environ if env is None else env, doc.data.get("environment_variables"), problems)
+    resolver = Resolver(full_env, problems)
+    data = {k: resolver.resolve(v, (k,)) for k, v in doc.data.items() if k in _SECTIONS[:-1]}
+    deployments = DeploymentBuilder(full_env, resolver, problems).build_all(
+        data.get("model_list"), doc.data.get("model_list"))
+    names = {dep.model_name for dep in deployments}
+    router, general, litellm = SettingsBuilder(data, resolver, problems).build(names)
+    problems.raise_if_errors()
+    return Config(
+        path=Path(path),
+        deployments=deployments,
+        router=router,
+        general=general,
+        litellm=litellm,
+        warnings=problems.warnings,
+    )

@@ -1,0 +1,99 @@
+"""The resolved config: what the running gateway reads. Built once by `rin.config.load_config`,
+secrets filled in, references checked; nothing reads `os.environ` after this. Reload builds a new
+one and swaps it whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rin.types import Deployment, ModelInfo, Secret
+
+
+@dataclass(slots=True)
+class RouterSettings:
+    routing_strategy: str = "simple-shuffle"
+    num_retries: int = 2
+    #: per-attempt timeout and the whole request's deadline, seconds
+    timeout: float = 600.0
+    stream_timeout: float | None = None
+    allowed_fails: int = 3
+    cooldown_time: float = 5.0
+    disable_cooldowns: bool = False
+    #: {"gpt-4o": ["openrouter/gpt-4o", ...]}
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    default_fallbacks: list[str] = field(default_factory=list)
+    context_window_fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    content_policy_fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    max_fallbacks: int = 5
+    #: LiteLLM names, e.g. {"RateLimitErrorRetries": 3, "TimeoutErrorRetries": 1}
+    retry_policy: dict[str, int] = field(default_factory=dict)
+    allowed_fails_policy: dict[str, int] = field(default_factory=dict)
+    redis_host: str | None = None
+    redis_port: int | None = None
+    redis_password: Secret | None = None
+    #: {"openai": {"budget_limit": Decimal, "time_period": "1d"}}
+    provider_budget_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GeneralSettings:
+    master_key: Secret | None = None
+    #: kept out of repr: a PostgreSQL URL may embed a password
+    database_url: str = field(default="sqlite:///data/litellm/litellm_cost_tracking.db", repr=False)
+    max_budget: Decimal | None = None
+    budget_duration: str | None = None
+    enforce_budget: bool = False
+    #: fraction of a budget at which one warning per window is logged
+    budget_alert_threshold: float = 0.8
+    #: kept out of repr: webhook URLs (Slack, Discord) embed their token
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    #: per-model prices from general_settings.model_cost, USD per token
+    model_cost: dict[str, ModelInfo] = field(default_factory=dict)
+    max_request_size_mb: float = 10.0
+    #: header naming the end user (Open WebUI: X-OpenWebUI-User-Email / -Id)
+    user_header_name: str | None = None
+    max_end_user_budget: Decimal | None = None
+
+
+@dataclass(slots=True)
+class LiteLLMSettings:
+    drop_params: bool = False
+    cache: bool = False
+    #: kept out of repr: may hold the Redis password
+    cache_params: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: seconds between keep-alive comments while a stream waits for its first token
+    stream_keepalive: float = 10.0
+
+
+@dataclass(slots=True)
+class Config:
+    path: Path | None
+    deployments: list[Deployment]
+    router: RouterSettings = field(default_factory=RouterSettings)
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    litellm: LiteLLMSettings = field(default_factory=LiteLLMSettings)
+    #: non-fatal findings from loading: unknown keys, disabled models (one line each, no secret values)
+    warnings: list[str] = field(default_factory=list)
+    #: model group name -> its deployments (enabled and disabled), in config order
+    groups: dict[str, list[Deployment]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            for dep in self.deployments:
+                self.groups.setdefault(dep.model_name, []).append(dep)
+
+    def enabled(self, model_name: str) -> list[Deployment]:
+        return [d for d in self.groups.get(model_name, ()) if d.enabled]
+
+    @property
+    def missing_env(self) -> list[str]:
+        """Variables whose absence disabled at least one model (names only)."""
+        names: set[str] = set()
+        for dep in self.deployments:
+            reason = dep.disabled_reason or ""
+            if reason.endswith(" is not set"):
+                names.add(reason.split()[0])
+        return sorted(names)

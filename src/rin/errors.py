@@ -1,0 +1,237 @@
+"""Every error RIN can hand to a client, as one tree.
+
+    RinError                      status  error.type
+    ├── InvalidRequest             400    invalid_request_error
+    │   └── CapabilityError        400    invalid_request_error  (image/tools to a model without them)
+    ├── AuthenticationFailed       401    invalid_request_error  (code invalid_api_key)
+    ├── PermissionDenied           403    permission_error
+    ├── ModelNotFound              404    invalid_request_error  (code model_not_found)
+    ├── RouteNotFound              404    invalid_request_error
+    ├── MethodNotAllowed           405    invalid_request_error
+    ├── PayloadTooLarge            413    invalid_request_error
+    ├── BudgetExceeded             429    insufficient_quota
+    ├── RateLimited                429    rate_limit_error       (RIN's own limits)
+    ├── NoDeploymentAvailable      503    service_unavailable
+    ├── ServiceUnavailable         503    service_unavailable
+    └── UpstreamError              from the provider; carries `retryable` and `retry_after`
+        ├── UpstreamBadRequest     400    (never retried)
+        │   ├── ContextWindowExceeded   400  (→ context_window_fallbacks)
+        │   └── ContentPolicyViolation  400  (→ content_policy_fallbacks)
+        ├── UpstreamAuthError      401/403 → 502 to the client (our key is wrong, not theirs)
+        ├── UpstreamNotFound       404    (model unknown upstream)
+        ├── UpstreamRateLimited    429    (retry_after from Retry-After)
+        ├── UpstreamServerError    5xx / 529, retryable
+        ├── UpstreamTimeout        504, retryable
+        ├── UpstreamConnectionError 502, retryable
+        └── UpstreamProtocolError  502, retryable (garbage where JSON or SSE was expected)
+
+Foreign exceptions (aiohttp, asyncio, OS) become these in exactly one place: `rin.transport`.
+Upstream HTTP errors are classified by status code and structured body in the adapters'
+`classify_error`, never by message text. `rin.server.responses.error_response` renders any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RinError(Exception):
+    status: int = 500
+    type: str = "internal_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(RinError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class CapabilityError(InvalidRequest):
+    code = "unsupported_capability"
+
+
+class AuthenticationFailed(RinError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(RinError):
+    status = 403
+    type = "permission_error"
+
+
+class ModelNotFound(RinError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class RouteNotFound(RinError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class MethodNotAllowed(RinError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(RinError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class BudgetExceeded(RinError):
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class RateLimited(RinError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class NoDeploymentAvailable(RinError):
+    status = 503
+    type = "service_unavailable"
+    code = "no_deployment_available"
+
+
+class ServiceUnavailable(RinError):
+    status = 503
+    type = "service_unavailable"
+    code = "service_unavailable"
+
+
+class UpstreamError(RinError):
+    """An attempt at a provider failed. The router decides what to do from the class."""
+
+    status = 502
+    type = "upstream_error"
+    retryable = False
+    #: whether the failure says something about the deployment's health (cooldowns)
+    counts_against_deployment = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        usage: Any = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code, status=status)
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+        self.usage = usage
+
+
+class UpstreamBadRequest(UpstreamError):
+    status = 400
+    type = "invalid_request_error"
+    counts_against_deployment = False
+
+
+class ContextWindowExceeded(UpstreamBadRequest):
+    code = "context_length_exceeded"
+
+
+class ContentPolicyViolation(UpstreamBadRequest):
+    code = "content_policy_violation"
+
+
+class UpstreamAuthError(UpstreamError):
+    status = 502
+    type = "upstream_auth_error"
+
+
+class UpstreamNotFound(UpstreamError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    retryable = True
+
+
+class UpstreamServerError(UpstreamError):
+    status = 502
+    type = "upstream_error"
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "timeout"
+    retryable = True
+
+
+class UpstreamConnectionError(UpstreamError):
+    status = 502
+    type = "upstream_connection_error"
+    retryable = True
+
+
+class UpstreamProtocolError(UpstreamError):
+    status = 502
+    type = "upstream_protocol_error"
+    retryable = True
+
+
+def upstream_error_for_status(
+    status: int, message: str, *, retry_after: float | None = None, code: str | None = None,
+    param: str | None = None,
+) -> UpstreamError:
+    """The default status-code classification shared by every adapter."""
+    cls: type[UpstreamError]
+    if status == 429:
+        cls = UpstreamRateLimited
+    elif status in (401, 403):
+        cls = UpstreamAuthError
+    elif status == 404:
+        cls = UpstreamNotFound
+    elif status in (408,):
+        cls = UpstreamTimeout
+    elif 400 <= status < 500:
+        cls = UpstreamBadRequest
+    else:
+        cls = UpstreamServerError
+    return cls(message, upstream_status=status, retry_after=retry_after, code=code, param=param)

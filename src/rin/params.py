@@ -1,0 +1,75 @@
+"""Request parameters: deployment defaults under the request's own values, and range checks.
+
+Only the fields RIN acts on are looked at; message bodies are never validated field by field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rin.errors import InvalidRequest
+from rin.types import ChatRequest, Deployment
+
+#: litellm_params keys that configure the deployment rather than the request
+_NOT_REQUEST_PARAMS = frozenset({"stream", "messages", "model", "input"})
+
+
+def _number(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequest(f"'{name}' must be a number, got {type(value).__name__}.", param=name)
+    return float(value)
+
+
+def check_range(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = _number(body, name)
+    if value is not None and not low <= value <= high:
+        raise InvalidRequest(
+            f"'{name}' is {value:g}, outside the allowed range {low:g} to {high:g}: "
+            f"send a value between {low:g} and {high:g}.",
+            param=name,
+        )
+
+
+def check_max_tokens(body: dict[str, Any], name: str, model_max: int | None) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"'{name}' must be an integer, got {value!r}.", param=name)
+    high = model_max or 2**31 - 1
+    if not 1 <= value <= high:
+        limit = f"between 1 and {model_max} for this model" if model_max else "at least 1"
+        raise InvalidRequest(f"'{name}' is {value}; it must be {limit}.", param=name)
+
+
+def validate_request(body: dict[str, Any]) -> None:
+    """Checks that hold whatever deployment serves the request (OpenAI's documented ranges)."""
+    check_range(body, "temperature", 0.0, 2.0)
+    check_range(body, "top_p", 0.0, 1.0)
+    check_range(body, "presence_penalty", -2.0, 2.0)
+    check_range(body, "frequency_penalty", -2.0, 2.0)
+    check_max_tokens(body, "max_tokens", None)
+    check_max_tokens(body, "max_completion_tokens", None)
+    n = body.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidRequest(f"'n' must be an integer of at least 1, got {n!r}.", param="n")
+
+
+def effective_body(req: ChatRequest, dep: Deployment) -> dict[str, Any]:
+    """A shallow copy of the request body with the deployment's defaults filled in where the
+    request is silent, `model` set to the provider's model id, and max_tokens checked against
+    the model's maximum. The request's own values always win."""
+    body = dict(req.body)
+    for key, value in dep.defaults.items():
+        if key not in _NOT_REQUEST_PARAMS and key not in body:
+            if key == "max_tokens" and "max_completion_tokens" in body:
+                continue
+            body[key] = value
+    body["model"] = dep.provider_model
+    model_max = dep.info.max_output_tokens
+    check_max_tokens(body, "max_tokens", model_max)
+    check_max_tokens(body, "max_completion_tokens", model_max)
+    return body

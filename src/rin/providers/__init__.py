@@ -1,0 +1,86 @@
+"""The provider registry: a `litellm_params.model` prefix names a provider, and the provider an adapter.
+
+Adding an OpenAI-compatible provider is one `ProviderSpec` line below; anything else is one adapter
+module implementing `rin.providers.base.Adapter`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rin.providers.anthropic import AnthropicAdapter
+from rin.providers.base import Adapter
+from rin.providers.openai import OpenAIAdapter
+from rin.providers.openrouter import OpenRouterAdapter
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    name: str
+    adapter: Adapter
+    #: where requests go unless the deployment's api_base (or api_base_env) says otherwise
+    default_api_base: str | None
+    #: the variable holding the key when litellm_params has no api_key
+    api_key_env: str | None
+    api_base_env: str | None = None
+    #: local servers (ollama, vLLM) work without a key
+    key_required: bool = True
+
+
+_openai = OpenAIAdapter()
+
+_SPECS = [
+    ProviderSpec("openai", _openai, "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_API_BASE"),
+    ProviderSpec("anthropic", AnthropicAdapter(), "https://api.anthropic.com", "ANTHROPIC_API_KEY",
+                 "ANTHROPIC_API_BASE"),
+    ProviderSpec("openrouter", OpenRouterAdapter(), "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
+                 "OPENROUTER_API_BASE"),
+    ProviderSpec("groq", _openai, "https://api.groq.com/openai/v1", "GROQ_API_KEY", "GROQ_API_BASE"),
+    ProviderSpec("mistral", _openai, "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "MISTRAL_API_BASE"),
+    ProviderSpec("deepseek", _openai, "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "DEEPSEEK_API_BASE"),
+    ProviderSpec("together_ai", _openai, "https://api.together.xyz/v1", "TOGETHERAI_API_KEY",
+                 "TOGETHERAI_API_BASE"),
+    ProviderSpec("fireworks_ai", _openai, "https://api.fireworks.ai/inference/v1", "FIREWORKS_AI_API_KEY",
+                 "FIREWORKS_AI_API_BASE"),
+    ProviderSpec("xai", _openai, "https://api.x.ai/v1", "XAI_API_KEY", "XAI_API_BASE"),
+    ProviderSpec("perplexity", _openai, "https://api.perplexity.ai", "PERPLEXITYAI_API_KEY",
+                 "PERPLEXITYAI_API_BASE"),
+    ProviderSpec("gemini", _openai, "https://generativelanguage.googleapis.com/v1beta/openai",
+                 "GEMINI_API_KEY", "GEMINI_API_BASE"),
+    ProviderSpec("cerebras", _openai, "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", "CEREBRAS_API_BASE"),
+    ProviderSpec("nvidia_nim", _openai, "https://integrate.api.nvidia.com/v1", "NVIDIA_NIM_API_KEY",
+                 "NVIDIA_NIM_API_BASE"),
+    ProviderSpec("github", _openai, "https://models.inference.ai.azure.com", "GITHUB_API_KEY", None),
+    ProviderSpec("cohere", _openai, "https://api.cohere.ai/compatibility/v1", "COHERE_API_KEY", None),
+    ProviderSpec("hosted_vllm", _openai, None, "HOSTED_VLLM_API_KEY", "HOSTED_VLLM_API_BASE",
+                 key_required=False),
+    ProviderSpec("ollama_chat", _openai, "http://localhost:11434/v1", None, "OLLAMA_API_BASE",
+                 key_required=False),
+    ProviderSpec("ollama", _openai, "http://localhost:11434/v1", None, "OLLAMA_API_BASE", key_required=False),
+    ProviderSpec("lm_studio", _openai, "http://localhost:1234/v1", "LM_STUDIO_API_KEY", "LM_STUDIO_API_BASE",
+                 key_required=False),
+]
+
+PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
+
+
+#: LiteLLM prefixes RIN recognises but does not speak: such deployments load, disabled, with a reason.
+UNSUPPORTED = frozenset({
+    "azure", "azure_ai", "bedrock", "vertex_ai", "sagemaker", "cloudflare", "huggingface", "replicate",
+    "watsonx", "databricks", "predibase", "ai21", "text-completion-openai", "palm", "cohere_chat",
+})
+
+
+def split_model(model: str) -> tuple[str, str]:
+    """`"groq/llama-3.1-8b"` -> `("groq", "llama-3.1-8b")`. A bare name belongs to OpenAI, or to
+    Anthropic for `claude-*`, as LiteLLM infers."""
+    prefix, sep, rest = model.partition("/")
+    if sep and (prefix in PROVIDERS or prefix in UNSUPPORTED):
+        return prefix, rest
+    if model.startswith("claude"):
+        return "anthropic", model
+    return "openai", model
+
+
+def provider_spec(name: str) -> ProviderSpec | None:
+    return PROVIDERS.get(name)

@@ -1,0 +1,34 @@
+"""The one interface every provider adapter implements: pure translation, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from rin.types import ChatRequest, ChatResult, Deployment, StreamParser, UpstreamRequest, Usage
+from rin.errors import UpstreamError
+
+
+class Adapter(Protocol):
+    name: str
+
+    def build_chat(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest:
+        """The upstream call for a chat request. Raises InvalidRequest for values the provider rejects."""
+        ...
+
+    def parse_chat(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
+        """A 2xx non-streaming body, as an OpenAI chat.completion."""
+        ...
+
+    def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser:
+        ...
+
+    def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
+        ...
+
+    def parse_embeddings(self, body: bytes, dep: Deployment) -> tuple[bytes, Usage | None]:
+        ...
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """A non-2xx answer as an UpstreamError, decided by status and structured body."""
+        ...

@@ -1,0 +1,78 @@
+"""Per-deployment circuit breaker: closed -> open (cooling) -> half-open (one probe) -> closed."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+WINDOW = 60.0  # failures are counted over the last minute
+
+
+@dataclass(slots=True)
+class _Health:
+    failures: deque[float] = field(default_factory=deque)
+    cooling_until: float = 0.0
+    #: set once the cooldown has passed and one request was let through to probe
+    probing: bool = False
+    #: consecutive times this deployment was cooled; a re-failure after a probe extends the cooldown
+    strikes: int = 0
+
+
+class Cooldowns:
+    def __init__(self, clock: Callable[[], float], allowed_fails: int, cooldown_time: float,
+                 disabled: bool = False) -> None:
+        self._clock = clock
+        self.allowed_fails = allowed_fails
+        self.cooldown_time = cooldown_time
+        self.disabled = disabled
+        self._health: dict[str, _Health] = {}
+
+    def cooling_until(self, dep_id: str) -> float | None:
+        """When the deployment may be tried again, or None if it may be tried now."""
+        h = self._health.get(dep_id)
+        if h is None or self.disabled:
+            return None
+        now = self._clock()
+        if now < h.cooling_until:
+            return h.cooling_until
+        if h.cooling_until and h.probing:
+            return h.cooling_until  # a probe is already in flight: others wait for its verdict
+        return None
+
+    def begin_attempt(self, dep_id: str) -> None:
+        h = self._health.get(dep_id)
+        if h is not None and h.cooling_until and self._clock() >= h.cooling_until:
+            h.probing = True
+
+    def record_failure(self, dep_id: str, allowed_fails: int | None = None) -> bool:
+        """Count a failure; True when it (re)opens the breaker."""
+        if self.disabled:
+            return False
+        now = self._clock()
+        h = self._health.setdefault(dep_id, _Health())
+        if h.probing:
+            h.probing = False
+            h.strikes += 1
+            h.cooling_until = now + self.cooldown_time * min(2 ** (h.strikes - 1), 8)
+            return True
+        h.failures.append(now)
+        while h.failures and h.failures[0] <= now - WINDOW:
+            h.failures.popleft()
+        limit = self.allowed_fails if allowed_fails is None else allowed_fails
+        if len(h.failures) >= max(limit, 1):
+            h.failures.clear()
+            h.strikes += 1
+            h.cooling_until = now + self.cooldown_time
+            return True
+        return False
+
+    def record_success(self, dep_id: str) -> None:
+        h = self._health.get(dep_id)
+        if h is not None and h.cooling_until:
+            del self._health[dep_id]  # the half-open probe succeeded: close the breaker
+
+    def snapshot(self) -> dict[str, float]:
+        """Deployment id -> cooling-until, for those cooling now."""
+        now = self._clock()
+        return {k: h.cooling_until for k, h in self._health.items() if h.cooling_until > now}

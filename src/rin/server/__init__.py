@@ -1,0 +1,1 @@
+"""The ASGI application: routes, auth, body limits and error rendering around the request flow."""

@@ -1,0 +1,192 @@
+"""The ASGI application. Plain ASGI rather than a framework: the hot path is a dict lookup,
+a body read and a handler call."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rin import __version__
+from rin.errors import (
+    AuthenticationFailed, MethodNotAllowed, PayloadTooLarge, RinError, RouteNotFound,
+)
+from rin.runtime import Runtime
+from rin.server.chat import ChatHandler, embeddings, parse_chat_request
+from rin.server.model_list import model_info_body
+from rin.server.responses import JSON, Receive, Send, send_bytes, send_error, send_json
+
+log = logging.getLogger("rin.server")
+
+Handler = Callable[["App", dict[str, Any], Receive, Send, str], Awaitable[None]]
+
+#: routes anyone may call even when a master key is set
+PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness"})
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else text.strip()
+        if name in (b"x-api-key", b"api-key"):
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _header(scope: dict[str, Any], wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+class App:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.chat = ChatHandler(runtime)
+        self.started = time.time()
+        self.routes: dict[str, dict[str, Handler]] = {}
+        for path in ("/v1/chat/completions", "/chat/completions"):
+            self.routes[path] = {"POST": App.chat_completions}
+        for path in ("/v1/embeddings", "/embeddings"):
+            self.routes[path] = {"POST": App.embeddings}
+        for path in ("/v1/models", "/models"):
+            self.routes[path] = {"GET": App.models}
+        self.routes["/model/info"] = {"GET": App.model_info}
+        self.routes["/v1/model/info"] = {"GET": App.model_info}
+        self.routes["/health"] = {"GET": App.health}
+        self.routes["/health/liveliness"] = {"GET": App.liveliness}
+        self.routes["/health/readiness"] = {"GET": App.readiness}
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        request_id = uuid.uuid4().hex
+        try:
+            path = scope["path"]
+            methods = self.routes.get(path)
+            if methods is None:
+                raise RouteNotFound(f"There is no route {path}. The API lives under /v1 (e.g. /v1/chat/completions).")
+            handler = methods.get(scope["method"])
+            if handler is None:
+                raise MethodNotAllowed(f"{path} accepts {', '.join(methods)}, not {scope['method']}.")
+            if path not in PUBLIC:
+                self.authenticate(scope)
+            await handler(self, scope, receive, send, request_id)
+        except RinError as err:
+            await send_error(send, err, [("x-rin-request-id", request_id)])
+        except Exception:
+            log.exception("internal error handling request %s", request_id)
+            await send_error(send, RinError("RIN hit an internal error; see the gateway log for "
+                                            f"request {request_id}."), [("x-rin-request-id", request_id)])
+
+    def authenticate(self, scope: dict[str, Any]) -> None:
+        master = self.rt.config.general.master_key
+        if not master:
+            return
+        token = _bearer(scope)
+        if token is None:
+            raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
+        if not hmac.compare_digest(_digest(token), _digest(master.get())):
+            raise AuthenticationFailed("Invalid API key: use the gateway's master key or a virtual key.")
+
+    async def read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
+        limit = int(self.rt.config.general.max_request_size_mb * 1024 * 1024)
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit} bytes "
+                                  "(general_settings.max_request_size_mb).")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes "
+                                          "(general_settings.max_request_size_mb).")
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def chat_completions(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        raw = await self.read_body(scope, receive)
+        header_name = self.rt.config.general.user_header_name
+        user = _header(scope, header_name.lower().encode()) if header_name else None
+        req = parse_chat_request(raw, rid, user)
+        if req.stream:
+            await self.chat.stream(req, send, receive)
+        else:
+            await self.chat.complete(req, send)
+
+    async def embeddings(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        raw = await self.read_body(scope, receive)
+        await embeddings(self.rt, raw, rid, send)
+
+    async def models(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await send_bytes(send, 200, self.rt.gen.models_body, JSON)
+
+    async def model_info(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        router = self.rt.router
+        body = model_info_body(self.rt.config, router.cooldowns.snapshot(), router.clock())
+        await send_bytes(send, 200, body, JSON)
+
+    async def health(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        config = self.rt.config
+        healthy, unhealthy = [], []
+        cooling = self.rt.router.cooldowns.snapshot()
+        for dep in config.deployments:
+            entry = {"model": dep.model_name, "deployment": dep.label}
+            if dep.enabled and dep.id not in cooling:
+                healthy.append(entry)
+            else:
+                unhealthy.append({**entry, "reason": dep.disabled_reason or "cooling down"})
+        await send_json(send, 200, {
+            "status": "healthy" if healthy else "degraded",
+            "version": __version__,
+            "healthy_count": len(healthy),
+            "unhealthy_count": len(unhealthy),
+            "healthy_endpoints": healthy,
+            "unhealthy_endpoints": unhealthy,
+            "missing_env": config.missing_env,
+        })
+
+    async def liveliness(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await send_bytes(send, 200, b'"I\'m alive!"', JSON)
+
+    async def readiness(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await send_json(send, 200, {"status": "ready", "version": __version__,
+                                    "uptime_seconds": round(time.time() - self.started, 1)})
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.rt.transport.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app() -> App:
+    """uvicorn's factory for `rin serve --workers N`: each worker loads the config itself."""
+    from rin.cli import load_for_serving
+
+    return App(Runtime(load_for_serving()))

@@ -1,0 +1,294 @@
+"""POST /v1/chat/completions and /v1/embeddings: parse, route, relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from rin.errors import InvalidRequest, RinError, UpstreamError
+from rin.params import validate_request
+from rin.providers import PROVIDERS
+from rin.providers.sse import SSEDecoder
+from rin.router import RequestState
+from rin.server.responses import (
+    DONE, KEEPALIVE, SSE, Receive, Send, header_list, send_bytes, send_error, sse_data, sse_error,
+)
+from rin.transport import StreamResponse
+from rin.types import ChatRequest, Deployment, SSEEvent, StreamParser, Usage
+
+log = logging.getLogger("rin.server")
+
+#: how long a stream whose client left is still read for its usage, so it can be billed
+DRAIN_SECONDS = 5.0
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def parse_chat_request(raw: bytes, request_id: str, user_header: str | None) -> ChatRequest:
+    body = parse_json_body(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required: name one of the models listed by GET /v1/models.",
+                             param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array of messages.", param="messages")
+    validate_request(body)
+    stream = body.get("stream") is True
+    options = body.get("stream_options")
+    include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
+    user = body.get("user") if isinstance(body.get("user"), str) else None
+    return ChatRequest(body, model, stream, include_usage, user or user_header, request_id, len(raw))
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """An upstream stream that has produced its first payload (or finished)."""
+
+    response: StreamResponse
+    decoder: SSEDecoder
+    parser: StreamParser
+    label: str
+    first: list[bytes] = field(default_factory=list)
+    #: events that arrived in the same read as the first payload, not yet parsed
+    backlog: list[SSEEvent] = field(default_factory=list)
+
+
+def rin_headers(state: RequestState) -> list[tuple[str, str]]:
+    headers = [("x-rin-request-id", state.request.request_id), ("x-rin-attempts", str(len(state.attempts)))]
+    if state.deployment is not None:
+        headers.append(("x-rin-model", state.deployment.label))
+    return headers
+
+
+class ChatHandler:
+    def __init__(self, runtime: Any) -> None:
+        self.rt = runtime
+
+    async def complete(self, req: ChatRequest, send: Send) -> RequestState:
+        state = RequestState(req)
+        transport = self.rt.transport
+
+        async def call(dep: Deployment, timeout: float) -> Any:
+            adapter = PROVIDERS[dep.provider].adapter
+            up = adapter.build_chat(req, dep)
+            resp = await transport.send(up, dep.label, timeout)
+            if resp.status >= 300:
+                raise adapter.classify_error(resp.status, resp.headers, resp.body)
+            return adapter.parse_chat(resp.body, req, dep)
+
+        try:
+            result = await self.rt.router.run(state, call)
+        except RinError as err:
+            await send_error(send, err, rin_headers(state))
+            self.rt.finished(state, getattr(err, "usage", None), "error", err)
+            return state
+        await send_bytes(send, 200, result.body, extra=rin_headers(state))
+        self.rt.finished(state, result.usage, "success", None)
+        return state
+
+    async def stream(self, req: ChatRequest, send: Send, receive: Receive) -> RequestState:
+        state = RequestState(req)
+        sent_headers = False
+
+        async def start() -> None:
+            nonlocal sent_headers
+            if not sent_headers:
+                sent_headers = True
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": header_list(SSE, rin_headers(state) + [("cache-control", "no-cache")])})
+
+        keepalive = _KeepAlive(self.rt.config.litellm.stream_keepalive, start, send)
+        try:
+            opened: OpenStream = await self.rt.router.run(state, self._stream_call(req))
+        except RinError as err:
+            await keepalive.stop()
+            if sent_headers:
+                await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
+            else:
+                await send_error(send, err, rin_headers(state))
+            self.rt.finished(state, getattr(err, "usage", None), "error", err)
+            return state
+        await keepalive.stop()
+        await start()
+        status, error = await self._relay(opened, req, send, receive)
+        self.rt.finished(state, opened.parser.usage, status, error)
+        return state
+
+    def _stream_call(self, req: ChatRequest) -> Any:
+        transport = self.rt.transport
+        idle = self.rt.config.router.stream_timeout
+
+        async def call(dep: Deployment, timeout: float) -> OpenStream:
+            adapter = PROVIDERS[dep.provider].adapter
+            up = adapter.build_chat(req, dep)
+            resp = await transport.open_stream(up, dep.label, timeout, dep.stream_timeout or idle)
+            try:
+                if resp.status >= 300:
+                    raise adapter.classify_error(resp.status, resp.headers, await resp.read_all())
+                opened = OpenStream(resp, SSEDecoder(), adapter.stream_parser(req, dep), dep.label)
+                async with asyncio.timeout(timeout):
+                    await _read_until_first(opened)
+                return opened
+            except BaseException:
+                resp.close()
+                raise
+
+        return call
+
+    async def _relay(
+        self, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive
+    ) -> tuple[str, RinError | None]:
+        """Sends the stream to the client; returns the ledger status and the error, if any."""
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        parser, decoder = opened.parser, opened.decoder
+        try:
+            if opened.first:
+                await send({"type": "http.response.body", "body": sse_data(opened.first), "more_body": True})
+            if opened.backlog and not parser.done:
+                payloads = []
+                for event in opened.backlog:
+                    payloads.extend(parser.feed(event))
+                    if parser.done:
+                        break
+                if payloads:
+                    await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
+            if not parser.done:
+                async for raw in opened.response.chunks():
+                    payloads: list[bytes] = []
+                    for event in decoder.feed(raw):
+                        payloads.extend(parser.feed(event))
+                    if watcher.done():
+                        return "cancelled", await _drain(opened)
+                    if payloads:
+                        await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
+                    if parser.done:
+                        break
+                else:
+                    tail: list[bytes] = []
+                    for event in decoder.flush():
+                        tail.extend(parser.feed(event))
+                    tail.extend(parser.finish())
+                    if tail:
+                        await send({"type": "http.response.body", "body": sse_data(tail), "more_body": True})
+            end = DONE
+            if req.include_usage and parser.usage_chunk is not None:
+                end = b"data: " + parser.usage_chunk + b"\n\n" + DONE
+            await send({"type": "http.response.body", "body": end, "more_body": False})
+            return "success", None
+        except UpstreamError as err:
+            log.warning("stream from %s failed after it started: %s", opened.label, err.message)
+            await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
+            return "error", err
+        except asyncio.CancelledError:
+            await _drain(opened)
+            raise
+        finally:
+            watcher.cancel()
+            opened.response.close()
+
+
+async def _read_until_first(opened: OpenStream) -> None:
+    """Parses events up to the first payload; later events wait in the backlog, so what happens
+    does not depend on how the network split the stream."""
+    async for raw in opened.response.chunks():
+        events = opened.decoder.feed(raw)
+        for i, event in enumerate(events):
+            opened.first.extend(opened.parser.feed(event))
+            if opened.first or opened.parser.done:
+                opened.backlog = events[i + 1:]
+                return
+    for event in opened.decoder.flush():
+        opened.first.extend(opened.parser.feed(event))
+    opened.first.extend(opened.parser.finish())
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _drain(opened: OpenStream) -> RinError | None:
+    """Reads what is left of an abandoned stream (bounded) so its usage can still be billed."""
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for raw in opened.response.chunks():
+                for event in opened.decoder.feed(raw):
+                    opened.parser.feed(event)
+                if opened.parser.done:
+                    break
+    except (TimeoutError, RinError):
+        pass
+    return None
+
+
+class _KeepAlive:
+    """Sends SSE comments while a stream waits for its first token, so proxies don't time out."""
+
+    def __init__(self, interval: float, start: Any, send: Send) -> None:
+        self._start = start
+        self._send = send
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._handle = asyncio.get_running_loop().call_later(interval, self._begin) if interval > 0 else None
+
+    def _begin(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        await self._start()
+        while True:
+            await self._send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+            await asyncio.sleep(self._interval)
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+async def embeddings(runtime: Any, raw: bytes, request_id: str, send: Send) -> None:
+    body = parse_json_body(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required for embeddings.", param="model")
+    if "input" not in body:
+        raise InvalidRequest("'input' is required: a string or an array of strings.", param="input")
+    req = ChatRequest(body, model, request_id=request_id)
+    state = RequestState(req)
+
+    async def call(dep: Deployment, timeout: float) -> tuple[bytes, Usage | None]:
+        adapter = PROVIDERS[dep.provider].adapter
+        resp = await runtime.transport.send(adapter.build_embeddings(body, dep), dep.label, timeout)
+        if resp.status >= 300:
+            raise adapter.classify_error(resp.status, resp.headers, resp.body)
+        return adapter.parse_embeddings(resp.body, dep)
+
+    try:
+        out, usage = await runtime.router.run(state, call)
+    except RinError as err:
+        await send_error(send, err, rin_headers(state))
+        runtime.finished(state, None, "error", err)
+        return
+    await send_bytes(send, 200, out, extra=rin_headers(state))
+    runtime.finished(state, usage, "success", None)
+

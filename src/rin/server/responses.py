@@ -1,0 +1,55 @@
+"""Sending ASGI responses: JSON, errors in OpenAI's shape, and Server-Sent Events."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from rin.errors import RinError
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+JSON = b"application/json"
+SSE = b"text/event-stream; charset=utf-8"
+DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def header_list(content_type: bytes, extra: Iterable[tuple[str, str]] = ()) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", content_type)]
+    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra)
+    return headers
+
+
+async def send_bytes(
+    send: Send, status: int, body: bytes, content_type: bytes = JSON,
+    extra: Iterable[tuple[str, str]] = (),
+) -> None:
+    headers = header_list(content_type, extra)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, data: Any, extra: Iterable[tuple[str, str]] = ()) -> None:
+    await send_bytes(send, status, orjson.dumps(data), JSON, extra)
+
+
+async def send_error(send: Send, err: RinError, extra: Iterable[tuple[str, str]] = ()) -> None:
+    headers = list(extra)
+    retry_after = getattr(err, "retry_after", None)
+    if err.status in (429, 503) and retry_after:
+        headers.append(("retry-after", str(max(1, round(retry_after)))))
+    await send_json(send, err.status, err.to_body(), headers)
+
+
+def sse_data(payloads: Iterable[bytes]) -> bytes:
+    return b"".join(b"data: " + p + b"\n\n" for p in payloads)
+
+
+def sse_error(err: RinError) -> bytes:
+    """The event a stream ends with when it fails after it started: never a clean [DONE]."""
+    return b"data: " + orjson.dumps(err.to_body()) + b"\n\n"

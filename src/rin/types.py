@@ -1,0 +1,167 @@
+"""The typed values that travel between the stages of the request flow (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+class Secret:
+    """A credential that never shows itself in repr, str, logs or error bodies."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What RIN knows about a deployment's model: limits, capabilities, prices (USD per token)."""
+
+    context_length: int | None = None
+    max_output_tokens: int | None = None
+    supports_vision: bool | None = None
+    supports_function_calling: bool | None = None
+    supports_reasoning: bool | None = None
+    supports_response_format: bool | None = None
+    input_cost_per_token: Decimal | None = None
+    output_cost_per_token: Decimal | None = None
+    cache_read_cost_per_token: Decimal | None = None
+    cache_write_cost_per_token: Decimal | None = None
+    cost_per_request: Decimal | None = None
+    display_name: str | None = None
+    mode: str = "chat"
+    #: where the prices came from: "config", "catalog", "builtin" or None
+    price_source: str | None = None
+
+
+@dataclass(slots=True)
+class Deployment:
+    """One resolved `model_list` entry: a model group name bound to a provider endpoint."""
+
+    model_name: str
+    provider: str
+    provider_model: str
+    api_base: str
+    id: str
+    api_key: Secret | None = None
+    #: kept out of repr: a header may carry a token
+    extra_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    #: request parameters from litellm_params (temperature, top_p, max_tokens, ...): defaults only
+    defaults: dict[str, Any] = field(default_factory=dict)
+    info: ModelInfo = field(default_factory=ModelInfo)
+    timeout: float | None = None
+    stream_timeout: float | None = None
+    weight: float = 1.0
+    rpm: int | None = None
+    tpm: int | None = None
+    order: int | None = None
+    max_budget: Decimal | None = None
+    budget_duration: str | None = None
+    drop_params: bool = False
+    api_version: str | None = None
+    #: this deployment's own cooldown_time (litellm_params), overriding router_settings.cooldown_time
+    cooldown_time: float | None = None
+    #: None when usable; otherwise why not (e.g. "OPENAI_API_KEY is not set")
+    disabled_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_reason is None
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.provider_model}"
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A client's chat request: the parsed JSON body plus the few fields RIN acts on."""
+
+    body: dict[str, Any]
+    model: str
+    stream: bool = False
+    #: the client asked for the usage chunk (stream_options.include_usage)
+    include_usage: bool = False
+    user: str | None = None
+    request_id: str = ""
+    #: size of the request body in bytes: a cheap upper bound for the prompt's size
+    body_size: int = 0
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """Everything the transport needs to make one HTTP call. Built by an adapter, never by I/O code."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    #: prompt tokens read from the provider's prompt cache (a subset of prompt_tokens)
+    cached_tokens: int = 0
+    #: prompt tokens written to the provider's prompt cache (Anthropic cache_creation_input_tokens)
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: cost the provider reported itself (OpenRouter usage.cost), USD
+    provider_cost: Decimal | None = None
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A finished non-streaming answer, already in OpenAI's JSON shape."""
+
+    body: bytes
+    usage: Usage | None
+    provider_model: str | None = None
+
+
+class StreamParser(Protocol):
+    """Turns one upstream stream, event by event, into OpenAI `chat.completion.chunk` payloads."""
+
+    usage: Usage | None
+    #: the usage-only chunk (`choices: []`), held back: RIN sends it last, and only if the client
+    #: asked for it with stream_options.include_usage
+    usage_chunk: bytes | None
+    #: True once the upstream said the answer is complete ([DONE] or message_stop)
+    done: bool
+
+    def feed(self, event: "SSEEvent") -> list[bytes]:
+        """JSON payloads to send as `data:` lines. Raises UpstreamError for an in-stream error."""
+        ...
+
+    def finish(self) -> list[bytes]:
+        """Called when the upstream closes; raises UpstreamProtocolError if it closed too early."""
+        ...
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    data: str
+    event: str | None = None

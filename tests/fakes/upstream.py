@@ -1,0 +1,411 @@
+"""FakeUpstream: OpenAI, Anthropic and OpenRouter on 127.0.0.1, with faults chosen by model name.
+
+The only test double the project allows: RIN's tests and bench/ point the gateway's api_base at it.
+
+    with FakeUpstream() as fake:          # aiohttp server on its own loop in a background thread
+        fake.openai_base                  # http://127.0.0.1:PORT/v1
+        fake.anthropic_base               # http://127.0.0.1:PORT/anthropic
+        fake.openrouter_base              # http://127.0.0.1:PORT/openrouter/api/v1
+        fake.count("gpt-4o-fail-429")     # requests received for that model
+
+Standalone (bench/): `python -m tests.fakes.upstream --port 9100 [--no-log]`. The fault vocabulary
+is in faults.py; the wire formats in openai_fmt.py, openrouter_fmt.py and anthropic_fmt.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import socket
+import struct
+import threading
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .anthropic_fmt import AnthropicFormat
+from .faults import STATUS_KINDS, Fault, parse_fault
+from .openai_fmt import OpenAIFormat
+from .openrouter_fmt import OpenRouterFormat
+from .answer import Answer
+from .wire import GARBAGE, JSON, Reply
+
+Format = OpenAIFormat | AnthropicFormat  # OpenRouterFormat is an OpenAIFormat
+
+_SERVER_ERROR = Fault("status", status=500)
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request as the fake received it. `time` is `time.monotonic()` at arrival."""
+
+    path: str
+    headers: dict[str, str]  # lowercased names
+    json: Any  # parsed body, or None
+    model: str | None
+    time: float
+
+
+def _respond(reply: Reply) -> web.Response:
+    return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+
+
+def _drop(request: web.BaseRequest, reset: bool) -> None:
+    """Close the client's connection: with a TCP RST when `reset`, else an orderly FIN."""
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        sock = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (AttributeError, OSError):
+            pass
+        transport.abort()
+    else:
+        transport.close()
+
+
+class FakeUpstream:
+    """The fake providers' HTTP server. Thread-safe to read `requests` and call the methods below."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        catalog_path: str | Path | None = None,
+        record: bool = True,
+    ) -> None:
+        self.host, self.port, self.record = host, port, record
+        self.requests: list[RecordedRequest] = []
+        self.total = 0  # requests received, counted even when not recording
+        self._overrides: dict[str, str] = {}
+        self._flaky: dict[str, int] = {}
+        self._openai, self._anthropic = OpenAIFormat(), AnthropicFormat()
+        self._openrouter = OpenRouterFormat(catalog_path)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def anthropic_base(self) -> str:
+        return self.base_url + "/anthropic"
+
+    @property
+    def openrouter_base(self) -> str:
+        return self.base_url + "/openrouter/api/v1"
+
+    # control
+
+    def count(self, model: str | None = None, path_contains: str | None = None) -> int:
+        """Recorded requests, optionally only those for `model` and/or whose path contains a string."""
+        return sum(
+            1
+            for r in list(self.requests)
+            if (model is None or r.model == model) and (path_contains is None or path_contains in r.path)
+        )
+
+    def reset(self) -> None:
+        """Forget recorded requests and `flaky` counters (set_fault overrides stay)."""
+        self.requests.clear()
+        self._flaky.clear()
+        self.total = 0
+
+    def set_fault(self, model: str, fault: str | None) -> None:
+        """Give requests for exactly `model` this fault (e.g. "fail-503", "ok" for none); None undoes it."""
+        if fault is None:
+            self._overrides.pop(model, None)
+        else:
+            self._overrides[model] = fault
+
+    # lifecycle
+
+    def start(self) -> FakeUpstream:
+        if self._thread is not None:
+            return self
+        sock = socket.create_server((self.host, self.port), backlog=4096)
+        sock.setblocking(False)
+        self._sock, self.port = sock, sock.getsockname()[1]
+        self._loop = _new_loop()
+        started, failure = threading.Event(), []
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._open(sock))  # type: ignore[union-attr]
+            except BaseException as exc:  # reported to start()'s caller
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            self._loop.run_forever()  # type: ignore[union-attr]
+
+        self._thread = threading.Thread(target=run, name=f"fake-upstream:{self.port}", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hung (`silent`, `stall-mid`) connections are dropped, so this is prompt."""
+        if self._thread is None or self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+        self._sock.close()  # type: ignore[union-attr]
+        self._thread = self._loop = self._sock = None
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _open(self, sock: socket.socket) -> None:
+        self._closing = asyncio.Event()
+        self._runner = web.AppRunner(
+            self._app(), access_log=None, shutdown_timeout=0.5, handler_cancellation=True
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    async def _close(self) -> None:
+        self._closing.set()  # type: ignore[union-attr]
+        await self._runner.cleanup()  # type: ignore[union-attr]
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        oa, an, orr = self._openai, self._anthropic, self._openrouter
+        add = app.router.add_route
+        add("POST", "/v1/chat/completions", partial(self._chat, fmt=oa))
+        add("POST", "/v1/embeddings", partial(self._embeddings, fmt=oa))
+        add("GET", "/v1/models", partial(self._models, fmt=oa))
+        add("POST", "/anthropic/v1/messages", partial(self._chat, fmt=an))
+        add("POST", "/openrouter/api/v1/chat/completions", partial(self._chat, fmt=orr))
+        add("GET", "/openrouter/api/v1/models", partial(self._models, fmt=orr))
+        add("GET", "/_fake/stats", self._stats)
+        add("GET", "/_fake/requests", self._dump)
+        add("POST", "/_fake/fault", self._set_fault)
+        add("POST", "/_fake/reset", self._reset)
+        add("*", "/{tail:.*}", self._not_found)
+        return app
+
+    # request handling
+
+    async def _receive(self, request: web.Request) -> tuple[dict | None, str | None]:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            body = None
+        model = body.get("model") if body else None
+        model = model if isinstance(model, str) else None
+        self.total += 1
+        if self.record:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.requests.append(RecordedRequest(request.path, headers, body, model, time.monotonic()))
+        return body, model
+
+    def _fault(self, model: str | None) -> Fault | None:
+        if model is None:
+            return None
+        override = self._overrides.get(model)
+        return parse_fault(override if override is not None else model)
+
+    async def _wait_closing(self, timeout: float | None = None) -> bool:
+        """Sleep until stop() (True) or for `timeout` seconds (False), without blocking the loop."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout)  # type: ignore[union-attr]
+        except TimeoutError:
+            return False
+        return True
+
+    async def _before_headers(
+        self, request: web.Request, fmt: Format, model: str, fault: Fault | None
+    ) -> web.StreamResponse | None:
+        """Apply the faults that act before any header is sent; a response means "done"."""
+        if fault is None:
+            return None
+        if fault.kind == "slow":
+            if await self._wait_closing(fault.n / 1000):
+                _drop(request, reset=True)
+                return web.Response()
+        elif fault.kind == "flaky":
+            seen = self._flaky[model] = self._flaky.get(model, 0) + 1
+            if seen <= fault.n:
+                return _respond(fmt.error(_SERVER_ERROR, model))
+        elif fault.kind in STATUS_KINDS:
+            return _respond(fmt.error(fault, model))
+        elif fault.kind == "reset":
+            _drop(request, reset=True)
+            return web.Response()  # never written: the transport is gone
+        elif fault.kind == "silent":
+            await self._wait_closing()
+            _drop(request, reset=True)
+            return web.Response()
+        return None
+
+    async def _chat(self, request: web.Request, fmt: Format) -> web.StreamResponse:
+        body, model = await self._receive(request)
+        early = fmt.auth_error(request.headers) or fmt.validate_chat(request.headers, body)
+        if early is not None:
+            return _respond(early)
+        assert body is not None and model is not None  # validated above
+        fault = self._fault(model)
+        done = await self._before_headers(request, fmt, model, fault)
+        if done is not None:
+            return done
+        answer = fmt.decide(body)
+        late = _late(fault)
+        if body.get("stream"):
+            return await self._stream(request, fmt, answer, body, late)
+        if late == "error-in-stream":
+            return _respond(fmt.error_in_body(model))
+        return await self._send(request, fmt.completion(answer), late)
+
+    async def _stream(
+        self, request: web.Request, fmt: Format, answer: Answer, body: dict, late: str | None
+    ) -> web.StreamResponse:
+        headers = fmt.headers(fmt.stream_content_type)
+        headers["Cache-Control"] = "no-cache"
+        resp = web.StreamResponse(status=200, headers=headers)
+        await resp.prepare(request)
+        if late == "garbage":
+            await resp.write(fmt.garbage_stream())
+        elif late is None:
+            await resp.write(b"".join(fmt.stream(answer, body).frames))
+        else:
+            plan = fmt.stream(answer, body)
+            for frame in plan.frames[: plan.cut]:
+                await resp.write(frame)
+            if late == "error-in-stream":
+                await resp.write(fmt.stream_error(answer))
+            elif late == "cut-mid":
+                _drop(request, reset=False)
+                return resp
+            else:  # stall-mid
+                await self._wait_closing()
+                _drop(request, reset=True)
+                return resp
+        await resp.write_eof()
+        return resp
+
+    async def _send(self, request: web.Request, reply: Reply, late: str | None) -> web.StreamResponse:
+        """A JSON answer, or, for the mid-body faults, half of it."""
+        if late == "garbage":
+            return web.Response(status=200, body=GARBAGE, headers={**reply.headers, "Content-Type": JSON})
+        if late not in ("cut-mid", "stall-mid"):
+            return _respond(reply)
+        resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+        resp.content_length = len(reply.body)
+        await resp.prepare(request)
+        await resp.write(reply.body[: len(reply.body) // 2])
+        if late == "stall-mid":
+            await self._wait_closing()
+        _drop(request, reset=late == "stall-mid")
+        return resp
+
+    async def _embeddings(self, request: web.Request, fmt: OpenAIFormat) -> web.StreamResponse:
+        body, model = await self._receive(request)
+        early = fmt.auth_error(request.headers) or fmt.validate(request.headers, body)
+        if early is not None:
+            return _respond(early)
+        assert body is not None and model is not None  # validated above
+        fault = self._fault(model)
+        done = await self._before_headers(request, fmt, model, fault)
+        if done is not None:
+            return done
+        late = _late(fault)
+        if late == "error-in-stream":
+            return _respond(fmt.error_in_body(model))
+        return await self._send(request, fmt.embeddings(body), late)
+
+    async def _models(self, request: web.Request, fmt: OpenAIFormat) -> web.StreamResponse:
+        """Model lists; `set_fault("models", ...)` makes them fail. OpenRouter's needs no key, as the real one."""
+        await self._receive(request)
+        if fmt is self._openai and (early := fmt.auth_error(request.headers)) is not None:
+            return _respond(early)
+        fault = parse_fault(self._overrides.get("models"))
+        done = await self._before_headers(request, fmt, "models", fault)
+        return done if done is not None else await self._send(request, fmt.models(), _late(fault))
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        await self._receive(request)
+        path = request.path
+        fmt: Format = self._openai
+        if path.startswith("/anthropic"):
+            fmt = self._anthropic
+        elif path.startswith("/openrouter"):
+            fmt = self._openrouter
+        return _respond(fmt.not_found(request.method, path))
+
+    # control endpoints, for a standalone fake driven from another process
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.total, "recorded": len(self.requests)})
+
+    async def _dump(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps([asdict(r) for r in list(self.requests)]), content_type=JSON)
+
+    async def _set_fault(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        self.set_fault(body["model"], body.get("fault"))
+        return web.json_response({"ok": True})
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+
+def _late(fault: Fault | None) -> str | None:
+    return fault.kind if fault is not None and fault.kind not in ("slow", "flaky") else None
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.upstream", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--catalog", help="JSON file served as OpenRouter's GET /models")
+    parser.add_argument("--no-log", action="store_true", help="do not record requests (for benchmarks)")
+    args = parser.parse_args(argv)
+    fake = FakeUpstream(args.host, args.port, args.catalog, record=not args.no_log).start()
+    print(fake.base_url, flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()
