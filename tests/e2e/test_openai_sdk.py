@@ -238,3 +238,40 @@ def test_keys_never_reach_the_log(core_gateway):
     log = core_gateway.log()
     for key in KEYS.values():
         assert key not in log
+
+
+def test_disabled_model_request_says_which_variable_to_set(core_gateway):
+    with pytest.raises(openai.APIStatusError) as info:
+        core_gateway.openai().chat.completions.create(model="needs-key", messages=MESSAGES)
+    assert info.value.status_code == 503
+    assert "RIN_TEST_UNSET_KEY is not set" in info.value.message
+
+
+def test_master_key_guards_every_route_but_health(fake, tmp_path):
+    from tests.e2e.conftest import core_config
+    from tests.gateway import Gateway
+
+    config = core_config(fake)
+    config["general_settings"] = {"master_key": "os.environ/RIN_MASTER_KEY"}
+    with Gateway(config, tmp_path, env={**KEYS, "RIN_MASTER_KEY": "sk-master-canary-42"}) as gw:
+        with pytest.raises(openai.AuthenticationError):
+            gw.openai(api_key="wrong").chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert gw.request("GET", "/v1/models")[0] == 401
+        assert gw.request("GET", "/model/info")[0] == 401
+        assert gw.request("GET", "/health")[0] == 200
+        ok = gw.openai(api_key="sk-master-canary-42").chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert ok.choices[0].message.content
+        assert "sk-master-canary-42" not in gw.log()
+
+
+def test_oversized_body_is_413(fake, tmp_path):
+    from tests.e2e.conftest import core_config
+    from tests.gateway import Gateway
+
+    config = core_config(fake)
+    config["general_settings"] = {"max_request_size_mb": 0.01}
+    with Gateway(config, tmp_path, env=KEYS) as gw:
+        status, _, body = gw.request("POST", "/v1/chat/completions", {
+            "model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 20000}]})
+        assert status == 413
+        assert "max_request_size_mb" in orjson.loads(body)["error"]["message"]

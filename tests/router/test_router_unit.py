@@ -201,3 +201,20 @@ def test_prompt_clearly_over_the_context_window_goes_to_the_larger_model_without
     state = RequestState(ChatRequest({}, "small", body_size=40_000))
     assert asyncio.run(router.run(state, call)) == "ok"
     assert calls == ["b"]
+
+
+def test_allowed_fails_policy_and_per_deployment_cooldown_time():
+    clock = Clock()
+    router = make_router([dep("m", "a", cooldown_time=120.0), dep("n", "b")], clock, num_retries=0,
+                         allowed_fails=100, allowed_fails_policy={"RateLimitErrorAllowedFails": 1},
+                         fallbacks={"m": ["n"]})
+    run(router, "m", {"a": [UpstreamRateLimited("slow")], "b": ["ok"]})
+    assert router.cooldowns.cooling_until("m:a") == pytest.approx(clock.now + 120)
+
+
+def test_retry_policy_per_error_class():
+    clock = Clock()
+    router = make_router([dep("m", "a")], clock, num_retries=0, allowed_fails=100,
+                         retry_policy={"InternalServerErrorRetries": 3})
+    _, _, calls = run(router, "m", {"a": [err500()]})
+    assert calls == ["a"] * 4

@@ -110,6 +110,10 @@ class Router:
     def retries_for(self, err: UpstreamError) -> int:
         return self.settings.retry_policy.get(_policy_name(err), self.settings.num_retries)
 
+    def allowed_fails_for(self, err: UpstreamError) -> int | None:
+        name = _policy_name(err).replace("Retries", "AllowedFails")
+        return self.settings.allowed_fails_policy.get(name)
+
     async def run(
         self, state: RequestState, call: Callable[[Deployment, float], Awaitable[T]]
     ) -> T:
@@ -124,6 +128,7 @@ class Router:
         deadline = self.clock() + self.settings.timeout
         chain = self.chain(model)
         switched: set[type[UpstreamError]] = set()
+        failures: list[tuple[str, RinError]] = []
         last: RinError | None = None
         i = 0
         while i < len(chain):
@@ -147,7 +152,11 @@ class Router:
                 raise
             except RinError as err:
                 last = err
+                failures.append((group, err))
             i += 1
+        if failures and all(isinstance(e, NoDeploymentAvailable) for _, e in failures):
+            detail = "; ".join(f"{g}: {e.message}" for g, e in failures)
+            raise NoDeploymentAvailable(f"No deployment can serve '{model}' or its fallbacks. {detail}")
         assert last is not None
         raise last
 
@@ -158,9 +167,7 @@ class Router:
         deps = self.config.enabled(group)
         if not deps:
             reasons = "; ".join(sorted({d.disabled_reason or "" for d in self.config.groups.get(group, [])}))
-            raise NoDeploymentAvailable(
-                f"No deployment of '{group}' is usable: {reasons or 'the group has no deployments'}."
-            )
+            raise NoDeploymentAvailable(f"unavailable ({reasons or 'the group has no deployments'})")
         self._check_context(state.request, group, deps)
         last: RinError | None = None
         cooling: list[tuple[Deployment, float]] = []
@@ -230,11 +237,11 @@ class Router:
                 state.attempts.append(Attempt(dep.label, group, type(err).__name__, err.upstream_status, seconds))
                 if not err.counts_against_deployment:
                     raise
-                cooled = self.cooldowns.record_failure(dep.id)
+                cooled = self.cooldowns.record_failure(dep.id, self.allowed_fails_for(err), dep.cooldown_time)
                 attempt += 1
                 if cooled:
                     log.warning("cooldown: %s cooled for %gs after %s", dep.label,
-                                self.settings.cooldown_time, _describe(err))
+                                dep.cooldown_time or self.settings.cooldown_time, _describe(err))
                     raise
                 if not err.retryable or attempt > self.retries_for(err):
                     raise

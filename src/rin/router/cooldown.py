@@ -45,16 +45,19 @@ class Cooldowns:
         if h is not None and h.cooling_until and self._clock() >= h.cooling_until:
             h.probing = True
 
-    def record_failure(self, dep_id: str, allowed_fails: int | None = None) -> bool:
+    def record_failure(
+        self, dep_id: str, allowed_fails: int | None = None, cooldown_time: float | None = None
+    ) -> bool:
         """Count a failure; True when it (re)opens the breaker."""
         if self.disabled:
             return False
         now = self._clock()
+        cooldown = self.cooldown_time if cooldown_time is None else cooldown_time
         h = self._health.setdefault(dep_id, _Health())
         if h.probing:
             h.probing = False
             h.strikes += 1
-            h.cooling_until = now + self.cooldown_time * min(2 ** (h.strikes - 1), 8)
+            h.cooling_until = now + cooldown * min(2 ** (h.strikes - 1), 8)
             return True
         h.failures.append(now)
         while h.failures and h.failures[0] <= now - WINDOW:
@@ -63,7 +66,7 @@ class Cooldowns:
         if len(h.failures) >= max(limit, 1):
             h.failures.clear()
             h.strikes += 1
-            h.cooling_until = now + self.cooldown_time
+            h.cooling_until = now + cooldown
             return True
         return False
 
