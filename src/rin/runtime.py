@@ -1,4 +1,5 @@
-"""The running gateway's state: the resolved config and everything built from it.
+"""The running gateway's state: the resolved config and everything built from it, plus the
+long-lived parts (transport, ledger, budgets) that outlive a reload.
 
 A reload builds a new Config, Router and model list, then swaps them in one assignment; requests
 already running keep the objects they started with.
@@ -7,15 +8,21 @@ already running keep the objects they started with.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from rin.budgets import Budgets
 from rin.config.resolved import Config
-from rin.errors import RinError
+from rin.cost import cost_of, price_for
+from rin.errors import BudgetExceeded, RinError
+from rin.ledger import Ledger, SpendRow
+from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
 from rin.server.model_list import model_list_body
 from rin.transport import Transport
-from rin.types import Usage
+from rin.types import Deployment, Usage
 
 log = logging.getLogger("rin")
 
@@ -32,12 +39,14 @@ class Generation:
 class Runtime:
     def __init__(self, config: Config, transport: Transport | None = None) -> None:
         self.transport = transport or Transport()
+        self.ledger = None if config.general.disable_spend_logs else Ledger(config.general.database_url)
+        self.budgets = Budgets(config)
         self.gen = self._build(config)
         self.listeners: list[Any] = []
 
-    @staticmethod
-    def _build(config: Config) -> Generation:
-        return Generation(config, Router(config), model_list_body(config))
+    def _build(self, config: Config) -> Generation:
+        router = Router(config, budget_gate=self.budget_gate)
+        return Generation(config, router, model_list_body(config))
 
     @property
     def config(self) -> Config:
@@ -47,10 +56,74 @@ class Runtime:
     def router(self) -> Router:
         return self.gen.router
 
+    async def start(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.start()
+            await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
+
+    async def close(self) -> None:
+        """Flushes every pending spend row, then closes connections (SIGTERM / SIGINT path)."""
+        if self.ledger is not None:
+            await self.ledger.close()
+        await self.transport.close()
+
     def swap(self, config: Config) -> None:
         self.gen = self._build(config)
 
-    def finished(self, state: RequestState, usage: Usage | None, status: str, error: RinError | None) -> None:
-        """Called once per client request, whatever happened (the ledger subscribes here)."""
+    def budget_gate(self, dep: Deployment, state: RequestState) -> BudgetExceeded | None:
+        req = state.request
+        hold = self.budgets.reserve(dep, req.user, req.body, req.body_size, state.hold)
+        if isinstance(hold, BudgetExceeded):
+            state.hold = None
+            return hold
+        state.hold = hold
+        return None
+
+    def price(self, state: RequestState, usage: Usage | None) -> tuple[Decimal, CostSource]:
+        dep = state.deployment
+        if dep is None:
+            if usage is not None and usage.provider_cost is not None:
+                return usage.provider_cost, "provider"
+            return Decimal(0), "unpriced"
+        prices, source = price_for(dep.model_name, dep, self.config.general.model_cost)
+        if usage is None:
+            return Decimal(0), source
+        return cost_of(usage, prices, source, model=dep.label)
+
+    def finished(
+        self, state: RequestState, usage: Usage | None, status: str, error: RinError | None,
+        priced: tuple[Decimal, CostSource] | None = None,
+    ) -> None:
+        """Called once per client request, whatever happened: books the cost on the budgets and
+        writes one ledger row (never one per attempt)."""
+        cost, source = priced or self.price(state, usage)
+        req = state.request
+        self.budgets.settle(state.hold, state.deployment, req.user, cost)
+        state.hold = None
+        if self.ledger is not None:
+            dep = state.deployment
+            u = usage or Usage()
+            self.ledger.record(SpendRow(
+                request_id=req.request_id,
+                model=state.model_group or req.model,
+                requested_model=req.model,
+                provider=dep.provider if dep else None,
+                provider_model=dep.provider_model if dep else None,
+                prompt_tokens=u.prompt_tokens,
+                completion_tokens=u.completion_tokens,
+                total_tokens=u.total_tokens or u.prompt_tokens + u.completion_tokens,
+                cost=cost,
+                cost_source=source,
+                status=status,  # type: ignore[arg-type]
+                attempts=len(state.attempts),
+                fallback_from=state.fallback_from,
+                stream=req.stream,
+                latency_ms=round((time.perf_counter() - state.started) * 1000, 3),
+                user=req.user,
+                deployment_id=dep.id if dep else None,
+                error_type=type(error).__name__ if error else None,
+                cached_tokens=u.cached_tokens,
+                reasoning_tokens=u.reasoning_tokens,
+            ))
         for listener in self.listeners:
             listener(state, usage, status, error)

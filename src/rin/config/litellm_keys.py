@@ -25,7 +25,7 @@ ROUTER = frozenset({
 
 GENERAL = frozenset({
     "completion_model", "store_prompts_in_spend_logs", "forward_client_headers_to_llm_api",
-    "disable_spend_logs", "disable_spend_updates", "disable_master_key_return",
+    "disable_spend_updates", "disable_master_key_return",
     "disable_retry_on_max_parallel_request_limit_error", "disable_reset_budget",
     "disable_adding_master_key_hash_to_db", "disable_responses_id_security", "enable_jwt_auth",
     "enforce_user_param", "reject_clientside_metadata_tags", "allowed_routes", "key_management_system",

@@ -232,6 +232,7 @@ class GeneralSection(_Strict):
     max_request_size_mb: Positive | None = None
     user_header_name: NonEmpty | None = None
     max_end_user_budget: Money | None = None
+    disable_spend_logs: bool | None = None
 
 
 class LiteLLMSection(_Strict):

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rin.config.resolved import Config
 from rin.errors import (
@@ -65,6 +65,9 @@ class RequestState:
     deployment: Deployment | None = None
     model_group: str | None = None
     fallback_from: str | None = None
+    #: the budget reservation currently held (rin.budgets.Hold)
+    hold: Any = None
+    started: float = field(default_factory=time.perf_counter)
 
 
 #: checks a deployment against budgets before a call; returns the refusal, or None to go ahead

@@ -95,8 +95,13 @@ class ChatHandler:
             await send_error(send, err, rin_headers(state))
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
-        await send_bytes(send, 200, result.body, extra=rin_headers(state))
-        self.rt.finished(state, result.usage, "success", None)
+        priced = self.rt.price(state, result.usage)
+        headers = rin_headers(state)
+        headers.append(("x-rin-response-cost", format(priced[0], "f")))
+        try:
+            await send_bytes(send, 200, result.body, extra=headers)
+        finally:
+            self.rt.finished(state, result.usage, "success", None, priced)
         return state
 
     async def stream(self, req: ChatRequest, send: Send, receive: Receive) -> RequestState:
@@ -122,9 +127,16 @@ class ChatHandler:
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
         await keepalive.stop()
-        await start()
-        status, error = await self._relay(opened, req, send, receive)
-        self.rt.finished(state, opened.parser.usage, status, error)
+        status, error, relayed = "cancelled", None, 0
+        try:
+            await start()
+            status, error, relayed = await self._relay(opened, req, send, receive)
+        finally:
+            usage = opened.parser.usage
+            if usage is None and status != "success":
+                # the upstream never said: bill what was relayed (about a token per chunk)
+                usage = Usage(prompt_tokens=req.body_size // 4, completion_tokens=relayed)
+            self.rt.finished(state, usage, status, error)
         return state
 
     def _stream_call(self, req: ChatRequest) -> Any:
@@ -150,10 +162,12 @@ class ChatHandler:
 
     async def _relay(
         self, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive
-    ) -> tuple[str, RinError | None]:
-        """Sends the stream to the client; returns the ledger status and the error, if any."""
+    ) -> tuple[str, RinError | None, int]:
+        """Sends the stream to the client; returns the ledger status, the error if any, and how
+        many payloads were relayed."""
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         parser, decoder = opened.parser, opened.decoder
+        relayed = len(opened.first)
         try:
             if opened.first:
                 await send({"type": "http.response.body", "body": sse_data(opened.first), "more_body": True})
@@ -164,6 +178,7 @@ class ChatHandler:
                     if parser.done:
                         break
                 if payloads:
+                    relayed += len(payloads)
                     await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
             if not parser.done:
                 async for raw in opened.response.chunks():
@@ -171,8 +186,9 @@ class ChatHandler:
                     for event in decoder.feed(raw):
                         payloads.extend(parser.feed(event))
                     if watcher.done():
-                        return "cancelled", await _drain(opened)
+                        return "cancelled", await _drain(opened), relayed
                     if payloads:
+                        relayed += len(payloads)
                         await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
                     if parser.done:
                         break
@@ -187,11 +203,15 @@ class ChatHandler:
             if req.include_usage and parser.usage_chunk is not None:
                 end = b"data: " + parser.usage_chunk + b"\n\n" + DONE
             await send({"type": "http.response.body", "body": end, "more_body": False})
-            return "success", None
+            return "success", None, relayed
         except UpstreamError as err:
             log.warning("stream from %s failed after it started: %s", opened.label, err.message)
             await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
-            return "error", err
+            return "error", err, relayed
+        except OSError:
+            # the client went away and the server refused our write (uvicorn's ClientDisconnected)
+            await _drain(opened)
+            return "cancelled", None, relayed
         except asyncio.CancelledError:
             await _drain(opened)
             raise

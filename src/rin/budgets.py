@@ -1,0 +1,206 @@
+"""Budgets that hold under concurrency: reserve the worst case before a call, settle to the real
+cost after.
+
+Scopes: global (`general_settings.max_budget`), per end user (`max_end_user_budget`), per
+deployment (`litellm_params.max_budget`) and per provider (`router_settings.provider_budget_config`).
+Global and user budgets warn at the alert threshold and refuse only with `enforce_budget: true`;
+deployment and provider budgets always make the router move down the fallback chain.
+
+Windows are aligned (every `30d` window starts at a multiple of 30 days since the Unix epoch, `1mo`
+at a calendar month), so a restarted gateway finds the same window and rebuilds it from the ledger.
+Check-and-reserve is synchronous on the event loop, so it is atomic within a process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rin.config.resolved import Config
+from rin.cost import estimate_max_cost, price_for
+from rin.errors import BudgetExceeded
+from rin.types import Deployment
+
+log = logging.getLogger("rin.budget")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(mo|s|m|h|d|w)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def window(duration: str | None, now: datetime) -> tuple[datetime, datetime | None]:
+    """The window containing `now`: (start, end); no duration means one window forever."""
+    if not duration:
+        return EPOCH, None
+    match = _DURATION.match(duration)
+    if match is None:
+        raise ValueError(f"budget_duration {duration!r}: use e.g. 30d, 7d, 24h, 60m or 1mo")
+    count, unit = int(match.group(1)), match.group(2)
+    if unit == "mo":
+        months = now.year * 12 + now.month - 1
+        first = months - months % count
+        start = datetime(first // 12, first % 12 + 1, 1, tzinfo=UTC)
+        end_m = first + count
+        return start, datetime(end_m // 12, end_m % 12 + 1, 1, tzinfo=UTC)
+    span = count * _SECONDS[unit]
+    offset = int((now - EPOCH).total_seconds()) // span * span
+    start = EPOCH + timedelta(seconds=offset)
+    return start, start + timedelta(seconds=span)
+
+
+@dataclass(slots=True)
+class Budget:
+    scope: str  # "global", "user:<id>", "deployment:<id>", "provider:<name>"
+    label: str  # what an error message calls it
+    limit: Decimal
+    duration: str | None
+    hard: bool  # refuse (True) or only warn (False)
+    start: datetime = EPOCH
+    end: datetime | None = None
+    spent: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+    alerted: bool = False
+
+    def roll(self, now: datetime) -> None:
+        if self.end is not None and now >= self.end:
+            self.start, self.end = window(self.duration, now)
+            self.spent = Decimal(0)
+            self.alerted = False
+
+    def describe(self) -> str:
+        resets = f", resets {self.end.isoformat()}" if self.end else ""
+        return f"{self.label}: spent ${self.spent:.6f} of ${self.limit:.2f}{resets}"
+
+
+@dataclass(slots=True)
+class Hold:
+    """A request's reservation: the budgets it holds and how much."""
+
+    amount: Decimal
+    budgets: list[Budget] = field(default_factory=list)
+
+
+class Budgets:
+    def __init__(self, config: Config, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 alert: Callable[[Budget, Decimal], None] | None = None) -> None:
+        self.config = config
+        self.now = now
+        self.alert = alert
+        g = config.general
+        self.threshold = Decimal(str(g.budget_alert_threshold))
+        self.global_budget = (Budget("global", f"global budget ({g.budget_duration or 'no window'})",
+                                     g.max_budget, g.budget_duration, g.enforce_budget)
+                              if g.max_budget is not None else None)
+        self.users: dict[str, Budget] = {}
+        self.deployments: dict[str, Budget] = {}
+        self.providers: dict[str, Budget] = {}
+        for dep in config.deployments:
+            if dep.max_budget is not None:
+                self.deployments[dep.id] = Budget(
+                    f"deployment:{dep.id}", f"budget of {dep.model_name} ({dep.label})",
+                    dep.max_budget, dep.budget_duration, True)
+        for name, spec in config.router.provider_budget_config.items():
+            limit = spec.get("budget_limit")
+            if limit is not None:
+                self.providers[name] = Budget(f"provider:{name}", f"budget of provider {name}",
+                                              Decimal(str(limit)), spec.get("time_period"), True)
+        current = self.now()
+        for budget in self.all():
+            budget.start, budget.end = window(budget.duration, current)
+
+    def all(self) -> list[Budget]:
+        out = [self.global_budget] if self.global_budget else []
+        return out + list(self.deployments.values()) + list(self.providers.values()) + list(self.users.values())
+
+    def user_budget(self, user: str | None) -> Budget | None:
+        limit = self.config.general.max_end_user_budget
+        if user is None or limit is None:
+            return None
+        budget = self.users.get(user)
+        if budget is None:
+            g = self.config.general
+            budget = Budget(f"user:{user}", f"budget of user {user}", limit, g.budget_duration, g.enforce_budget)
+            budget.start, budget.end = window(budget.duration, self.now())
+            self.users[user] = budget
+        return budget
+
+    def applicable(self, dep: Deployment, user: str | None) -> list[Budget]:
+        found = [self.global_budget, self.user_budget(user), self.deployments.get(dep.id),
+                 self.providers.get(dep.provider)]
+        return [b for b in found if b is not None]
+
+    def worst_case(self, dep: Deployment, body: dict[str, Any], body_size: int) -> Decimal:
+        prices, _ = price_for(dep.model_name, dep, self.config.general.model_cost)
+        max_out = body.get("max_completion_tokens") or body.get("max_tokens") or dep.defaults.get(
+            "max_tokens") or dep.info.max_output_tokens or 4096
+        return estimate_max_cost(prices, max(body_size // 4, 1), int(max_out))
+
+    def reserve(self, dep: Deployment, user: str | None, body: dict[str, Any], body_size: int,
+                previous: Hold | None) -> Hold | BudgetExceeded:
+        """Releases `previous`, then holds the worst-case cost of calling `dep` on every budget
+        that applies, or returns the refusal of the first budget it would overrun."""
+        if previous is not None:
+            self.release(previous)
+        budgets = self.applicable(dep, user)
+        if not budgets:
+            return Hold(Decimal(0))
+        amount = self.worst_case(dep, body, body_size)
+        now = self.now()
+        for budget in budgets:
+            budget.roll(now)
+            if budget.hard and budget.spent + budget.reserved + amount > budget.limit:
+                return BudgetExceeded(
+                    f"Budget exhausted: {budget.describe()}; this request could cost up to ${amount:.6f}. "
+                    "Raise the limit, wait for the window to reset, or use a cheaper model.")
+        for budget in budgets:
+            budget.reserved += amount
+        return Hold(amount, budgets)
+
+    def release(self, hold: Hold | None) -> None:
+        if hold is None:
+            return
+        for budget in hold.budgets:
+            budget.reserved -= hold.amount
+        hold.budgets = []
+
+    def settle(self, hold: Hold | None, dep: Deployment | None, user: str | None, cost: Decimal) -> None:
+        """Releases the hold and books the real cost on the budgets of the deployment that answered."""
+        self.release(hold)
+        if not cost:
+            return
+        budgets = self.applicable(dep, user) if dep is not None else [
+            b for b in (self.global_budget, self.user_budget(user)) if b is not None]
+        now = self.now()
+        for budget in budgets:
+            budget.roll(now)
+            budget.spent += cost
+            if not budget.alerted and budget.spent >= budget.limit * self.threshold:
+                budget.alerted = True
+                log.warning("budget: %s (%.0f%% used)", budget.describe(),
+                            budget.spent / budget.limit * 100 if budget.limit else 100)
+                if self.alert is not None:
+                    self.alert(budget, cost)
+
+    async def rebuild(self, spent_since: Callable[..., Any], report: Callable[..., Any]) -> None:
+        """Fills each window's spend from the ledger (at startup)."""
+        if self.global_budget:
+            self.global_budget.spent = await spent_since(self.global_budget.start)
+        for dep_id, budget in self.deployments.items():
+            budget.spent = await spent_since(budget.start, deployment_id=dep_id)
+        for name, budget in self.providers.items():
+            budget.spent = await spent_since(budget.start, provider=name)
+        if self.config.general.max_end_user_budget is not None:
+            start, _ = window(self.config.general.budget_duration, self.now())
+            for row in await report("user", start):
+                if row.get("user"):
+                    self.user_budget(row["user"]).spent = Decimal(str(row["cost"]))  # type: ignore[union-attr]
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [{"scope": b.scope, "limit": str(b.limit), "spent": str(b.spent), "reserved": str(b.reserved),
+                 "window_start": b.start.isoformat(), "resets_at": b.end.isoformat() if b.end else None,
+                 "enforced": b.hard} for b in self.all()]

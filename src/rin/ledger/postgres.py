@@ -1,0 +1,185 @@
+"""The PostgreSQL ledger, for several RIN instances sharing one spend log.
+
+asyncpg rather than psycopg 3: it is asyncio-native (no thread hop per batch), its `executemany`
+pipelines a whole batch in one round trip, and its wheels need no system libpq. Money is NUMERIC,
+so `SUM(cost)` is exact in SQL. Extra server settings ride in the URL's query string, e.g.
+`postgresql://rin@db:5432/rin?options=-csearch_path%3Dledger`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from rin.ledger.backend import (
+    Filters,
+    LedgerUnavailable,
+    ReportBy,
+    redact_url,
+    report_row,
+    scrub,
+    sort_report,
+    where,
+)
+from rin.ledger.row import COLUMNS, SpendRow, iso_utc
+
+Migration = Callable[[asyncpg.Connection], Awaitable[None]]
+
+#: schema changes, in order; each runs once per database and is recorded in rin_migrations
+MIGRATIONS: list[Migration] = []
+#: pg_advisory_xact_lock key serialising migrations across instances starting together ("RINL")
+_MIGRATION_LOCK = 0x52494E4C
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+async def m001_spend_log(db: asyncpg.Connection) -> None:
+    await db.execute("""
+        CREATE TABLE spend_log (
+            request_id TEXT PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL,
+            model TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            provider TEXT,
+            provider_model TEXT,
+            prompt_tokens BIGINT NOT NULL DEFAULT 0,
+            completion_tokens BIGINT NOT NULL DEFAULT 0,
+            total_tokens BIGINT NOT NULL DEFAULT 0,
+            cost NUMERIC NOT NULL DEFAULT 0,
+            cost_source TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            fallback_from TEXT,
+            cache_hit BOOLEAN NOT NULL DEFAULT FALSE,
+            stream BOOLEAN NOT NULL DEFAULT FALSE,
+            latency_ms DOUBLE PRECISION,
+            "user" TEXT,
+            api_key_hash TEXT,
+            deployment_id TEXT,
+            error_type TEXT,
+            cached_tokens BIGINT NOT NULL DEFAULT 0,
+            reasoning_tokens BIGINT NOT NULL DEFAULT 0
+        )""")
+    await db.execute("CREATE INDEX spend_log_created_at ON spend_log (created_at)")
+    await db.execute("CREATE INDEX spend_log_model ON spend_log (model, created_at)")
+    await db.execute('CREATE INDEX spend_log_user ON spend_log ("user", created_at)')
+
+
+async def migrate(db: asyncpg.Connection) -> None:
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await db.execute("CREATE TABLE IF NOT EXISTS rin_migrations "
+                         "(name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        done = {r["name"] for r in await db.fetch("SELECT name FROM rin_migrations")}
+        for fn in MIGRATIONS:
+            if fn.__name__ not in done:
+                await fn(db)
+                await db.execute("INSERT INTO rin_migrations (name) VALUES ($1)", fn.__name__)
+
+
+_QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
+_INSERT = (f"INSERT INTO spend_log ({', '.join(_QUOTED)}) "
+           f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
+           "ON CONFLICT (request_id) DO NOTHING")
+_SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
+_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"',
+              "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
+_AGGREGATES = ("COUNT(*), COUNT(*) FILTER (WHERE status = 'error'), "
+               "COUNT(*) FILTER (WHERE cost_source = 'unpriced'), SUM(prompt_tokens), "
+               "SUM(completion_tokens), SUM(total_tokens), COALESCE(SUM(cost), 0)")
+_CREATED = COLUMNS.index("created_at")
+#: engine and network failures, all of which mean "not now"
+_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def _params(row: SpendRow) -> tuple[Any, ...]:
+    values = [getattr(row, name) for name in COLUMNS]
+    values[_CREATED] = datetime.fromisoformat(row.created_at)
+    return tuple(values)
+
+
+def _record(record: asyncpg.Record) -> dict[str, Any]:
+    out = dict(zip(COLUMNS, record, strict=True))
+    out["created_at"] = iso_utc(out["created_at"])
+    return out
+
+
+class PostgresBackend:
+    def __init__(self, url: str, *, connect_timeout: float = 5.0, command_timeout: float = 30.0) -> None:
+        self._url = url
+        self.label = redact_url(url)
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._migrated = False
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, migrations applied; every engine failure becomes LedgerUnavailable."""
+        try:
+            if self._pool is None:
+                # min_size=0: creating the pool connects nowhere, so a down server is found (and
+                # retried) at the first use instead of failing startup.
+                self._pool = await asyncpg.create_pool(
+                    self._url, min_size=0, max_size=4, timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
+                )
+            async with self._pool.acquire() as conn:
+                if not self._migrated:
+                    await migrate(conn)
+                    self._migrated = True
+                yield conn
+        except _FAILURES as err:
+            message = scrub(f"{type(err).__name__}: {err}", self._url)
+            raise LedgerUnavailable(f"{self.label}: {message}") from err
+
+    async def open(self) -> None:
+        async with self._conn():
+            pass
+
+    async def write(self, rows: list[SpendRow]) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.executemany(_INSERT, [_params(row) for row in rows])
+
+    async def _fetch(self, sql: str, params: list[Any]) -> list[asyncpg.Record]:
+        async with self._conn() as conn:
+            result: list[asyncpg.Record] = await conn.fetch(sql, *params)
+            return result
+
+    @staticmethod
+    def _where(filters: Filters) -> tuple[str, list[Any]]:
+        return where(filters, lambda n: f"${n}", lambda moment: datetime.fromisoformat(iso_utc(moment)))
+
+    async def logs(self, filters: Filters, limit: int) -> list[dict[str, Any]]:
+        clause, params = self._where(filters)
+        sql = f"{_SELECT}{clause} ORDER BY created_at DESC LIMIT ${len(params) + 1}"
+        return [_record(r) for r in await self._fetch(sql, [*params, limit])]
+
+    async def report(self, by: ReportBy, filters: Filters) -> list[dict[str, Any]]:
+        clause, params = self._where(filters)
+        rows = await self._fetch(f"SELECT {_GROUP_KEY[by]}, {_AGGREGATES} FROM spend_log{clause} GROUP BY 1",
+                                 params)
+        return sort_report([report_row(r[0], by, tuple(r)[1:]) for r in rows], by)
+
+    async def spent(self, filters: Filters) -> Decimal:
+        clause, params = self._where(filters)
+        rows = await self._fetch(f"SELECT COALESCE(SUM(cost), 0) FROM spend_log{clause}", params)
+        return Decimal(rows[0][0])
+
+    async def close(self) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        try:
+            await asyncio.wait_for(pool.close(), timeout=5.0)
+        except (TimeoutError, *_FAILURES):
+            pool.terminate()

@@ -1,0 +1,94 @@
+"""One `spend_log` row: what one client request cost (never one per attempt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+CostSource = Literal["config", "provider", "catalog", "builtin", "unpriced"]
+Status = Literal["success", "error", "cancelled"]
+
+COST_SOURCES: frozenset[str] = frozenset({"config", "provider", "catalog", "builtin", "unpriced"})
+STATUSES: frozenset[str] = frozenset({"success", "error", "cancelled"})
+
+#: the table's columns, in table order (DESIGN.md's contract first, then RIN's additions)
+COLUMNS: tuple[str, ...] = (
+    "request_id", "created_at", "model", "requested_model", "provider", "provider_model",
+    "prompt_tokens", "completion_tokens", "total_tokens", "cost", "cost_source", "status",
+    "attempts", "fallback_from", "cache_hit", "stream", "latency_ms", "user", "api_key_hash",
+    "deployment_id", "error_type", "cached_tokens", "reasoning_tokens",
+)
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2026-01-31T12:00:00.000123Z`: fixed width, so text order is time order. Naive means UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now() -> str:
+    return iso_utc(datetime.now(UTC))
+
+
+@dataclass(slots=True, kw_only=True)
+class SpendRow:
+    """A finished client request. `cost` is USD as an exact Decimal; `created_at` comes from
+    `iso_utc` / `utc_now`."""
+
+    request_id: str
+    model: str
+    requested_model: str
+    created_at: str = field(default_factory=utc_now)
+    provider: str | None = None
+    provider_model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    cost_source: CostSource = "unpriced"
+    status: Status = "success"
+    attempts: int = 1
+    fallback_from: str | None = None
+    cache_hit: bool = False
+    stream: bool = False
+    latency_ms: float = 0.0
+    user: str | None = None
+    api_key_hash: str | None = None
+    #: the answering Deployment.id, so per-deployment budget windows can be rebuilt at startup
+    deployment_id: str | None = None
+    #: RIN's error class name for status "error" / "cancelled"
+    error_type: str | None = None
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        # Wiring mistakes surface at the call site, not as a poisoned batch later.
+        if not isinstance(self.cost, Decimal):
+            raise TypeError(f"SpendRow.cost must be a Decimal, not {type(self.cost).__name__}")
+        if self.cost_source not in COST_SOURCES:
+            raise ValueError(f"SpendRow.cost_source {self.cost_source!r} is not one of {sorted(COST_SOURCES)}")
+        if self.status not in STATUSES:
+            raise ValueError(f"SpendRow.status {self.status!r} is not one of {sorted(STATUSES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: cost as its exact decimal string."""
+        out = {name: getattr(self, name) for name in COLUMNS}
+        out["cost"] = decimal_text(self.cost)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpendRow:
+        values = {name: data[name] for name in COLUMNS if name in data}
+        values["cost"] = Decimal(str(values.get("cost", "0")))
+        return cls(**values)
+
+
+def decimal_text(value: Decimal) -> str:
+    """The exact value in plain notation (`0.0000001`, never `1E-7`), as stored in SQLite."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"

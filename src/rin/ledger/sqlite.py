@@ -1,0 +1,233 @@
+"""The SQLite ledger (the default). The stdlib `sqlite3` module in two dedicated threads: a writer
+owning one connection (WAL, synchronous=NORMAL, one transaction per batch) and a reader for reports,
+so a report never waits behind a batch and the event loop never waits on either.
+
+Money is TEXT holding the exact decimal string: SQLite has no decimal type, REAL would round, and
+integer micro-dollars can't hold a price like $0.0000001 a token. `SUM(cost)` in the sqlite3 shell
+still works (SQLite reads the text as a number); RIN's own sums use `decimal_sum`, exact."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rin.ledger.backend import Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where
+from rin.ledger.row import COLUMNS, SpendRow, decimal_text, iso_utc, utc_now
+
+T = TypeVar("T")
+
+#: schema changes, in order; each runs once per database and is recorded in rin_migrations
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+
+def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_spend_log(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE spend_log (
+            request_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            model TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            provider TEXT,
+            provider_model TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            total_tokens INTEGER NOT NULL DEFAULT 0,
+            cost TEXT NOT NULL DEFAULT '0',
+            cost_source TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            fallback_from TEXT,
+            cache_hit INTEGER NOT NULL DEFAULT 0,
+            stream INTEGER NOT NULL DEFAULT 0,
+            latency_ms REAL,
+            "user" TEXT,
+            api_key_hash TEXT,
+            deployment_id TEXT,
+            error_type TEXT,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("CREATE INDEX spend_log_created_at ON spend_log (created_at)")
+    db.execute("CREATE INDEX spend_log_model ON spend_log (model, created_at)")
+    db.execute('CREATE INDEX spend_log_user ON spend_log ("user", created_at)')
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Applies the missing migrations in one transaction (BEGIN IMMEDIATE: two workers starting at
+    once take turns instead of both creating the table)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS rin_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {name for (name,) in db.execute("SELECT name FROM rin_migrations")}
+        for fn in MIGRATIONS:
+            if fn.__name__ not in done:
+                fn(db)
+                db.execute("INSERT INTO rin_migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, utc_now()))
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+
+
+_QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
+_INSERT = (f"INSERT OR IGNORE INTO spend_log ({', '.join(_QUOTED)}) "
+           f"VALUES ({', '.join('?' * len(COLUMNS))})")
+_SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
+_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "day": "substr(created_at, 1, 10)"}
+_AGGREGATES = ("COUNT(*), SUM(status = 'error'), SUM(cost_source = 'unpriced'), SUM(prompt_tokens), "
+               "SUM(completion_tokens), SUM(total_tokens), decimal_sum(cost)")
+_COST = COLUMNS.index("cost")
+_BOOLS = (COLUMNS.index("cache_hit"), COLUMNS.index("stream"))
+
+
+def _params(row: SpendRow) -> tuple[Any, ...]:
+    values = [getattr(row, name) for name in COLUMNS]
+    values[_COST] = decimal_text(row.cost)
+    for i in _BOOLS:
+        values[i] = int(values[i])
+    return tuple(values)
+
+
+def _record(values: tuple[Any, ...]) -> dict[str, Any]:
+    out = dict(zip(COLUMNS, values, strict=True))
+    out["cost"] = Decimal(str(out["cost"]))
+    out["cache_hit"] = bool(out["cache_hit"])
+    out["stream"] = bool(out["stream"])
+    return out
+
+
+class _DecimalSum:
+    """`decimal_sum(cost)`: an exact aggregate over the TEXT costs, returned as text."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total += Decimal(str(value))
+
+    def finalize(self) -> str:
+        return decimal_text(self.total)
+
+
+class SqliteBackend:
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = path.absolute()
+        self.label = f"sqlite:///{path}"
+        self._busy_timeout = busy_timeout
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="rin-ledger-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="rin-ledger-reader")
+        self._wdb: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None
+
+    async def _call(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        except (sqlite3.Error, OSError) as err:
+            raise LedgerUnavailable(f"{self.label}: {type(err).__name__}: {err}") from err
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = self._connect()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        self._wdb = db
+        return db
+
+    def _write(self, rows: list[SpendRow]) -> None:
+        db = self._wdb or self._open_writer()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(_INSERT, [_params(row) for row in rows])
+            db.execute("COMMIT")
+        except BaseException:
+            # A fresh connection next time: after "disk I/O error" or a replaced file the old one
+            # may never recover.
+            with suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            db.close()
+            self._wdb = None
+            raise
+
+    async def open(self) -> None:
+        """Creates the file and applies migrations now rather than at the first write."""
+        await self._call(self._writer, lambda: self._wdb or self._open_writer())
+
+    async def write(self, rows: list[SpendRow]) -> None:
+        await self._call(self._writer, self._write, rows)
+
+    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        if self._rdb is None:
+            db = self._connect()
+            db.execute("PRAGMA query_only=1")
+            db.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]  # typeshed: int only
+            self._rdb = db
+        try:
+            return self._rdb.execute(sql, params).fetchall()
+        except BaseException:
+            self._rdb.close()
+            self._rdb = None
+            raise
+
+    async def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return await self._call(self._reader, self._query, sql, params)
+
+    @staticmethod
+    def _where(filters: Filters) -> tuple[str, list[Any]]:
+        return where(filters, lambda n: "?", iso_utc)
+
+    async def logs(self, filters: Filters, limit: int) -> list[dict[str, Any]]:
+        clause, params = self._where(filters)
+        rows = await self._fetch(f"{_SELECT}{clause} ORDER BY created_at DESC LIMIT ?", [*params, limit])
+        return [_record(r) for r in rows]
+
+    async def report(self, by: ReportBy, filters: Filters) -> list[dict[str, Any]]:
+        clause, params = self._where(filters)
+        key = _GROUP_KEY[by]
+        rows = await self._fetch(f"SELECT {key}, {_AGGREGATES} FROM spend_log{clause} GROUP BY {key}", params)
+        return sort_report([report_row(r[0], by, r[1:]) for r in rows], by)
+
+    async def spent(self, filters: Filters) -> Decimal:
+        clause, params = self._where(filters)
+        rows = await self._fetch(f"SELECT decimal_sum(cost) FROM spend_log{clause}", params)
+        return Decimal(rows[0][0] or "0")  # no rows: SQLite skips the aggregate, NULL
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._close_writer)
+        await loop.run_in_executor(self._reader, self._close_reader)
+        self._writer.shutdown()
+        self._reader.shutdown()
+
+    def _close_writer(self) -> None:
+        if self._wdb is not None:
+            self._wdb.close()
+            self._wdb = None
+
+    def _close_reader(self) -> None:
+        if self._rdb is not None:
+            self._rdb.close()
+            self._rdb = None

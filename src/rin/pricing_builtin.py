@@ -1,0 +1,86 @@
+"""Built-in prices for well-known models called directly at OpenAI and Anthropic (`cost_source`
+"builtin"): the fallback when neither the config nor the synced catalogue prices a deployment.
+
+Source: LiteLLM's maintained price list, model_prices_and_context_window.json
+(https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json), as shipped in
+the `litellm` 1.79.3 package on PyPI (litellm/model_prices_and_context_window_backup.json); the
+gpt-5.1 and claude-opus-4-5 rows from the same file in `litellm` 1.110.2. Copied 2026-11-24.
+
+USD per token, as Decimal strings. `cache_read` is the price of a prompt token read from the
+provider's prompt cache; `cache_write` is Anthropic's 5-minute cache write (1.25x input; its 1-hour
+writes cost 2x, which usage doesn't distinguish). Not modelled: long-context tiers (e.g. Claude
+Sonnet 4/4.5 above 200k prompt tokens cost 2x input), batch and flex discounts.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from rin.types import ModelInfo
+
+#: id: (vendor, input, output, cache_read, cache_write)
+_TABLE: dict[str, tuple[str, str, str, str | None, str | None]] = {
+    # OpenAI
+    "gpt-5": ("openai", "0.00000125", "0.00001", "0.000000125", None),
+    "gpt-5.1": ("openai", "0.00000125", "0.00001", "0.000000125", None),
+    "gpt-5-mini": ("openai", "0.00000025", "0.000002", "0.000000025", None),
+    "gpt-5-nano": ("openai", "0.00000005", "0.0000004", "0.000000005", None),
+    "gpt-5-chat-latest": ("openai", "0.00000125", "0.00001", "0.000000125", None),
+    "gpt-4.1": ("openai", "0.000002", "0.000008", "0.0000005", None),
+    "gpt-4.1-mini": ("openai", "0.0000004", "0.0000016", "0.0000001", None),
+    "gpt-4.1-nano": ("openai", "0.0000001", "0.0000004", "0.000000025", None),
+    "gpt-4o": ("openai", "0.0000025", "0.00001", "0.00000125", None),
+    "gpt-4o-2024-05-13": ("openai", "0.000005", "0.000015", None, None),
+    "gpt-4o-mini": ("openai", "0.00000015", "0.0000006", "0.000000075", None),
+    "gpt-4-turbo": ("openai", "0.00001", "0.00003", None, None),
+    "gpt-4": ("openai", "0.00003", "0.00006", None, None),
+    "gpt-3.5-turbo": ("openai", "0.0000005", "0.0000015", None, None),
+    "o1": ("openai", "0.000015", "0.00006", "0.0000075", None),
+    "o1-mini": ("openai", "0.0000011", "0.0000044", "0.00000055", None),
+    "o3": ("openai", "0.000002", "0.000008", "0.0000005", None),
+    "o3-mini": ("openai", "0.0000011", "0.0000044", "0.00000055", None),
+    "o4-mini": ("openai", "0.0000011", "0.0000044", "0.000000275", None),
+    "text-embedding-3-small": ("openai", "0.00000002", "0", None, None),
+    "text-embedding-3-large": ("openai", "0.00000013", "0", None, None),
+    "text-embedding-ada-002": ("openai", "0.0000001", "0", None, None),
+    # Anthropic (ids without their date; `claude-3-5-sonnet-20241022` finds `claude-3-5-sonnet`)
+    "claude-opus-4-5": ("anthropic", "0.000005", "0.000025", "0.0000005", "0.00000625"),
+    "claude-opus-4-1": ("anthropic", "0.000015", "0.000075", "0.0000015", "0.00001875"),
+    "claude-opus-4": ("anthropic", "0.000015", "0.000075", "0.0000015", "0.00001875"),
+    "claude-sonnet-4-5": ("anthropic", "0.000003", "0.000015", "0.0000003", "0.00000375"),
+    "claude-sonnet-4": ("anthropic", "0.000003", "0.000015", "0.0000003", "0.00000375"),
+    "claude-haiku-4-5": ("anthropic", "0.000001", "0.000005", "0.0000001", "0.00000125"),
+    "claude-3-7-sonnet": ("anthropic", "0.000003", "0.000015", "0.0000003", "0.00000375"),
+    "claude-3-5-sonnet": ("anthropic", "0.000003", "0.000015", "0.0000003", "0.00000375"),
+    "claude-3-5-haiku": ("anthropic", "0.0000008", "0.000004", "0.00000008", "0.000001"),
+    "claude-3-opus": ("anthropic", "0.000015", "0.000075", "0.0000015", "0.00001875"),
+    "claude-3-haiku": ("anthropic", "0.00000025", "0.00000125", "0.00000003", "0.0000003"),
+}
+
+#: a release date or alias at the end of an id: -2024-08-06, -20241022, -latest
+_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+
+
+def _info(vendor: str, inp: str, out: str, read: str | None, write: str | None, model: str) -> ModelInfo:
+    return ModelInfo(
+        input_cost_per_token=Decimal(inp),
+        output_cost_per_token=Decimal(out),
+        cache_read_cost_per_token=Decimal(read) if read is not None else None,
+        cache_write_cost_per_token=Decimal(write) if write is not None else None,
+        mode="embedding" if model.startswith("text-embedding") else "chat",
+        price_source="builtin",
+    )
+
+
+PRICES: dict[str, ModelInfo] = {model: _info(*row, model) for model, row in _TABLE.items()}
+_VENDOR: dict[str, str] = {model: row[0] for model, row in _TABLE.items()}
+
+
+def lookup(provider: str, model: str) -> ModelInfo | None:
+    """Prices for `model` called directly at `provider`; a dated or `-latest` id falls back to its
+    family (`gpt-4o-2024-08-06` -> `gpt-4o`) unless the table lists that id itself."""
+    for candidate in (model, _SUFFIX.sub("", model)):
+        if _VENDOR.get(candidate) == provider:
+            return PRICES[candidate]
+    return None
