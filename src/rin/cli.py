@@ -121,6 +121,54 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spend(args: argparse.Namespace) -> int:
+    import asyncio
+    from decimal import Decimal
+
+    from rin.config import ConfigError, load_config
+    from rin.ledger.backend import Filters, LedgerUnavailable, open_backend
+    from rin.server.spend import dumps, parse_time
+
+    load_dotenv_file()
+    try:
+        config = load_config(config_path(args.config))
+        since = parse_time(args.since, "--since")
+    except (ConfigError, Exception) as err:  # noqa: BLE001 - both are the user's input
+        print(f"error: {getattr(err, 'message', err)}", file=sys.stderr)
+        return 1
+
+    async def read() -> list[dict]:
+        backend = open_backend(config.general.database_url)
+        await backend.open()
+        try:
+            return await backend.report(args.by, Filters(start=since))
+        finally:
+            await backend.close()
+
+    try:
+        rows = asyncio.run(read())
+    except LedgerUnavailable as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(dumps(rows).decode() + "\n")
+        return 0
+    total = sum((r["cost"] for r in rows), Decimal(0))
+    header = f"{args.by:<40} {'requests':>9} {'errors':>7} {'unpriced':>9} {'tokens':>12} {'cost (USD)':>14}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{str(r[args.by])[:40]:<40} {r['requests']:>9} {r['errors']:>7} {r['unpriced']:>9} "
+              f"{r['total_tokens']:>12} {r['cost']:>14.6f}")
+    print("-" * len(header))
+    print(f"{'total':<40} {sum(r['requests'] for r in rows):>9} {'':>7} {'':>9} "
+          f"{sum(r['total_tokens'] for r in rows):>12} {total:>14.6f}")
+    if any(r["unpriced"] for r in rows):
+        print("note: 'unpriced' requests had no known price and are counted at $0; "
+              "set general_settings.model_cost to price them.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rin", description="RIN: an OpenAI-compatible LLM gateway")
     parser.add_argument("--log-level", default=os.environ.get("RIN_LOG_LEVEL", "INFO"))
@@ -141,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--config")
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=cmd_models)
+
+    spend = sub.add_parser("spend", help="spend report from the ledger")
+    spend.add_argument("--config")
+    spend.add_argument("--by", choices=["model", "provider", "day", "user"], default="model")
+    spend.add_argument("--since", help="a span such as 30d or 24h, or an ISO date")
+    spend.add_argument("--json", action="store_true")
+    spend.set_defaults(func=cmd_spend)
     return parser
 
 

@@ -375,3 +375,28 @@ def test_spend_rows_reject_float_money_and_unknown_labels() -> None:
         SpendRow(request_id="r", model="m", requested_model="m", status="ok")  # type: ignore[arg-type]
     stamp = SpendRow(request_id="r", model="m", requested_model="m").created_at
     assert len(stamp) == 27 and stamp.endswith("Z") and stamp[10] == "T"
+
+
+def test_when_even_the_spill_directory_is_unwritable_memory_is_bounded_and_drops_are_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "rin.ledger")
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+
+    async def main() -> None:
+        ledger = fast(blocked / "x.db", spill_dir=blocked / "spill", max_pending=10)
+        await ledger.start()
+        for i in range(25):
+            ledger.record(row(i))
+        await eventually(lambda: ledger.dropped_total == 15, what="the bound to be enforced")
+        assert ledger.pending == 10
+        for i in range(25, 30):
+            ledger.record(row(i))
+        await eventually(lambda: ledger.dropped_total == 20, what="the bound to be enforced again")
+        await ledger.close()
+        assert ledger.dropped_total == 30  # close() could neither write nor spill the last ten
+
+    asyncio.run(main())
+    assert len(messages(caplog, "cannot write the spill file")) == 1
+    assert len(messages(caplog, "dropping spend rows")) == 1

@@ -68,6 +68,8 @@ class LiteLLMSettings:
     cache_params: dict[str, Any] = field(default_factory=dict, repr=False)
     #: seconds between keep-alive comments while a stream waits for its first token
     stream_keepalive: float = 10.0
+    #: seconds a stream whose client disconnected is still read, so its usage can be billed
+    stream_drain_timeout: float = 5.0
 
 
 @dataclass(slots=True)

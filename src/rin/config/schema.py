@@ -241,6 +241,8 @@ class LiteLLMSection(_Strict):
     cache_params: dict[str, Any] | None = None
     #: RIN extension: seconds between keep-alive comments while a stream waits
     stream_keepalive: Positive | None = None
+    #: RIN extension: how long a stream whose client left is still read for its usage
+    stream_drain_timeout: Positive | None = None
 
 
 #: keys of `litellm_settings` that belong to the router or to budgets (router/general sections win)

@@ -117,7 +117,7 @@ class Ledger:
             await self._backend.open()
         except LedgerUnavailable as err:
             self._mark_down(err)
-        await self._cycle(force=True)
+        await self._cycle(force=self._healthy)
         self._task = asyncio.create_task(self._run(), name="rin-ledger-writer")
 
     def record(self, row: SpendRow) -> None:
@@ -143,7 +143,8 @@ class Ledger:
         self._wake.set()
         if self._task is not None:
             await self._task
-        if not await self._cycle(force=True):
+        # While the database is down, don't wait out another connect attempt: spill and go.
+        if not await self._cycle(force=self._healthy):
             if self._pending:
                 self._drop(len(self._pending), "the database and the spill directory are both unwritable")
             if self._spill.rows:

@@ -17,6 +17,8 @@ from rin.errors import (
 )
 from rin.runtime import Runtime
 from rin.server.chat import ChatHandler, embeddings, parse_chat_request
+from rin.server import spend
+from rin.server.metrics import Metrics
 from rin.server.model_list import model_info_body
 from rin.server.responses import JSON, Receive, Send, send_bytes, send_error, send_json
 
@@ -54,6 +56,8 @@ class App:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.chat = ChatHandler(runtime)
+        self.counters = Metrics()
+        runtime.listeners.append(self.counters)
         self.started = time.time()
         self.routes: dict[str, dict[str, Handler]] = {}
         for path in ("/v1/chat/completions", "/chat/completions"):
@@ -64,6 +68,9 @@ class App:
             self.routes[path] = {"GET": App.models}
         self.routes["/model/info"] = {"GET": App.model_info}
         self.routes["/v1/model/info"] = {"GET": App.model_info}
+        self.routes["/spend/logs"] = {"GET": App.spend_logs}
+        self.routes["/spend/report"] = {"GET": App.spend_report}
+        self.routes["/metrics"] = {"GET": App.metrics}
         self.routes["/health"] = {"GET": App.health}
         self.routes["/health/liveliness"] = {"GET": App.liveliness}
         self.routes["/health/readiness"] = {"GET": App.readiness}
@@ -146,6 +153,15 @@ class App:
         router = self.rt.router
         body = model_info_body(self.rt.config, router.cooldowns.snapshot(), router.clock())
         await send_bytes(send, 200, body, JSON)
+
+    async def spend_logs(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await send_bytes(send, 200, await spend.spend_logs(self.rt, scope), JSON)
+
+    async def spend_report(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await send_bytes(send, 200, await spend.spend_report(self.rt, scope), JSON)
+
+    async def metrics(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await send_bytes(send, 200, self.counters.render(self.rt), b"text/plain; version=0.0.4")
 
     async def health(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         config = self.rt.config

@@ -22,9 +22,6 @@ from rin.types import ChatRequest, Deployment, SSEEvent, StreamParser, Usage
 
 log = logging.getLogger("rin.server")
 
-#: how long a stream whose client left is still read for its usage, so it can be billed
-DRAIN_SECONDS = 5.0
-
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
     try:
@@ -166,6 +163,11 @@ class ChatHandler:
         """Sends the stream to the client; returns the ledger status, the error if any, and how
         many payloads were relayed."""
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        drain = self.rt.config.litellm.stream_drain_timeout
+        loop = asyncio.get_running_loop()
+        # once the client is gone, keep reading for the usage, but only for `drain` seconds
+        watcher.add_done_callback(
+            lambda w: None if w.cancelled() else loop.call_later(drain, opened.response.close))
         parser, decoder = opened.parser, opened.decoder
         relayed = len(opened.first)
         try:
@@ -186,7 +188,8 @@ class ChatHandler:
                     for event in decoder.feed(raw):
                         payloads.extend(parser.feed(event))
                     if watcher.done():
-                        return "cancelled", await _drain(opened), relayed
+                        await _drain(opened, drain)
+                        return "cancelled", None, relayed
                     if payloads:
                         relayed += len(payloads)
                         await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
@@ -205,15 +208,17 @@ class ChatHandler:
             await send({"type": "http.response.body", "body": end, "more_body": False})
             return "success", None, relayed
         except UpstreamError as err:
+            if watcher.done():
+                return "cancelled", None, relayed
             log.warning("stream from %s failed after it started: %s", opened.label, err.message)
             await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
             return "error", err, relayed
         except OSError:
             # the client went away and the server refused our write (uvicorn's ClientDisconnected)
-            await _drain(opened)
+            await _drain(opened, drain)
             return "cancelled", None, relayed
         except asyncio.CancelledError:
-            await _drain(opened)
+            await _drain(opened, drain)
             raise
         finally:
             watcher.cancel()
@@ -242,10 +247,10 @@ async def _wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def _drain(opened: OpenStream) -> RinError | None:
+async def _drain(opened: OpenStream, seconds: float) -> None:
     """Reads what is left of an abandoned stream (bounded) so its usage can still be billed."""
     try:
-        async with asyncio.timeout(DRAIN_SECONDS):
+        async with asyncio.timeout(seconds):
             async for raw in opened.response.chunks():
                 for event in opened.decoder.feed(raw):
                     opened.parser.feed(event)
@@ -253,7 +258,6 @@ async def _drain(opened: OpenStream) -> RinError | None:
                     break
     except (TimeoutError, RinError):
         pass
-    return None
 
 
 class _KeepAlive:

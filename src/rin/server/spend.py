@@ -1,0 +1,87 @@
+"""GET /spend/logs (LiteLLM's shape) and GET /spend/report: reading the ledger over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from rin.budgets import _DURATION, _SECONDS
+from rin.errors import InvalidRequest, ServiceUnavailable
+from rin.ledger import REPORT_BY
+
+
+def query(scope: dict[str, Any]) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=False).items()}
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An ISO date/time (UTC when it has no zone), or a span back from now such as `30d`."""
+    if not value:
+        return None
+    span = _DURATION.match(value)
+    if span and span.group(2) != "mo":
+        return datetime.now(UTC) - timedelta(seconds=int(span.group(1)) * _SECONDS[span.group(2)])
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"'{name}' must be an ISO date such as 2026-01-31 or a span such as 7d, "
+                             f"got {value!r}.", param=name) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None:
+        return 100
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise InvalidRequest("'limit' must be a whole number from 1 to 10000.", param="limit")
+    return int(value)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=_json)
+
+
+async def _ledger(runtime: Any) -> Any:
+    """The ledger, flushed first, so a report includes every request already answered."""
+    if runtime.ledger is None:
+        raise ServiceUnavailable("Spend logging is off (general_settings.disable_spend_logs).")
+    await runtime.ledger.flush()
+    return runtime.ledger
+
+
+async def spend_logs(runtime: Any, scope: dict[str, Any]) -> bytes:
+    q = query(scope)
+    rows = await (await _ledger(runtime)).logs(
+        model=q.get("model"), user=q.get("user") or q.get("user_id"),
+        start=parse_time(q.get("start_date") or q.get("start"), "start_date"),
+        end=parse_time(q.get("end_date") or q.get("end"), "end_date"),
+        limit=parse_limit(q.get("limit")))
+    for row in rows:
+        # LiteLLM's names beside ours, so LiteLLM dashboards and scripts keep working
+        row["spend"] = row.get("cost")
+        row["startTime"] = row.get("created_at")
+        row["call_type"] = "acompletion"
+    return dumps(rows)
+
+
+async def spend_report(runtime: Any, scope: dict[str, Any]) -> bytes:
+    q = query(scope)
+    by = q.get("group_by") or q.get("by") or "model"
+    if by not in REPORT_BY:
+        raise InvalidRequest(f"'group_by' must be one of {', '.join(REPORT_BY)}.", param="group_by")
+    since = parse_time(q.get("start_date") or q.get("since"), "start_date")
+    rows = await (await _ledger(runtime)).report(by, since)
+    total = sum((r["cost"] for r in rows), Decimal(0))
+    return dumps({"group_by": by, "since": since.isoformat() if since else None, "total_cost": total,
+                  "data": rows, "budgets": runtime.budgets.snapshot()})
