@@ -77,6 +77,13 @@ class Budget:
         return f"{self.label}: spent ${self.spent:.6f} of ${self.limit:.2f}{resets}"
 
 
+def _carry(old: Budget, new: Budget) -> Budget:
+    old.label, old.limit, old.hard = new.label, new.limit, new.hard
+    if old.duration != new.duration:
+        old.duration, old.start, old.end = new.duration, new.start, new.end
+    return old
+
+
 @dataclass(slots=True)
 class Hold:
     """A request's reservation: the budgets it holds and how much."""
@@ -112,6 +119,21 @@ class Budgets:
         current = self.now()
         for budget in self.all():
             budget.start, budget.end = window(budget.duration, current)
+
+    def adopt(self, old: "Budgets") -> None:
+        """Keeps the live state across a reload: a budget with the same scope stays the same
+        object (requests in flight hold reservations on it), taking the new limit and window."""
+        for table, previous in ((self.deployments, old.deployments), (self.providers, old.providers)):
+            for scope, budget in list(table.items()):
+                if scope in previous:
+                    table[scope] = _carry(previous[scope], budget)
+        if self.global_budget is not None and old.global_budget is not None:
+            self.global_budget = _carry(old.global_budget, self.global_budget)
+        if self.config.general.max_end_user_budget is not None:
+            for user, budget in old.users.items():
+                budget.limit = self.config.general.max_end_user_budget
+                budget.hard = self.config.general.enforce_budget
+                self.users[user] = budget
 
     def all(self) -> list[Budget]:
         out = [self.global_budget] if self.global_budget else []

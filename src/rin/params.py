@@ -73,3 +73,20 @@ def effective_body(req: ChatRequest, dep: Deployment) -> dict[str, Any]:
     check_max_tokens(body, "max_tokens", model_max)
     check_max_tokens(body, "max_completion_tokens", model_max)
     return body
+
+
+def request_needs(req: ChatRequest) -> tuple[bool, bool]:
+    """Whether the request sends images, and whether it sends tools; computed once per request."""
+    if req.needs is None:
+        body = req.body
+        tools = bool(body.get("tools") or body.get("functions"))
+        images = False
+        for message in body.get("messages") or ():
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list) and any(
+                isinstance(part, dict) and part.get("type") in ("image_url", "image") for part in content
+            ):
+                images = True
+                break
+        req.needs = (images, tools)
+    return req.needs

@@ -7,6 +7,7 @@ already running keep the objects they started with.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ class Runtime:
         self.gen = self._build(config)
         self.listeners: list[Any] = []
 
-    def _build(self, config: Config) -> Generation:
-        router = Router(config, budget_gate=self.budget_gate)
+    def _build(self, config: Config, previous: Generation | None = None) -> Generation:
+        router = Router(config, budget_gate=self.budget_gate, previous=previous.router if previous else None)
         return Generation(config, router, model_list_body(config))
 
     @property
@@ -68,7 +69,27 @@ class Runtime:
         await self.transport.close()
 
     def swap(self, config: Config) -> None:
-        self.gen = self._build(config)
+        """Replaces the config in one assignment. Requests in flight finish on the generation
+        they started with; budgets and deployment health carry over."""
+        budgets = Budgets(config)
+        budgets.adopt(self.budgets)
+        gen = self._build(config, self.gen)
+        self.budgets, self.gen = budgets, gen
+
+    async def reload(self) -> Config:
+        """Loads the config file again and swaps it in; raises ConfigError and keeps serving the
+        old one when the new one is invalid."""
+        from rin.config import load_config
+
+        path = self.config.path
+        if path is None:
+            raise RuntimeError("this gateway was not started from a config file")
+        config = await asyncio.to_thread(load_config, path)
+        self.swap(config)
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        log.info("reload: %s now serves %d model groups", path, len(config.groups))
+        return config
 
     def budget_gate(self, dep: Deployment, state: RequestState) -> BudgetExceeded | None:
         req = state.request

@@ -106,6 +106,8 @@ class ChatRequest:
     request_id: str = ""
     #: size of the request body in bytes: a cheap upper bound for the prompt's size
     body_size: int = 0
+    #: (has images, has tools), worked out only when a candidate model lacks a capability
+    needs: tuple[bool, bool] | None = None
 
 
 @dataclass(slots=True)

@@ -218,3 +218,44 @@ def test_retry_policy_per_error_class():
                          retry_policy={"InternalServerErrorRetries": 3})
     _, _, calls = run(router, "m", {"a": [err500()]})
     assert calls == ["a"] * 4
+
+
+def test_images_go_to_a_fallback_with_vision_or_get_a_clear_400():
+    from rin.errors import CapabilityError
+    from rin.types import ModelInfo
+
+    image_body = {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+    blind = dep("blind", "a", info=ModelInfo(supports_vision=False))
+    seeing = dep("seeing", "b", info=ModelInfo(supports_vision=True))
+    calls: list[str] = []
+
+    async def call(d, timeout):
+        calls.append(d.provider_model)
+        return "ok"
+
+    router = make_router([blind, seeing], Clock(), fallbacks={"blind": ["seeing"]})
+    assert asyncio.run(router.run(RequestState(ChatRequest(image_body, "blind")), call)) == "ok"
+    assert calls == ["b"]
+    alone = make_router([blind], Clock())
+    with pytest.raises(CapabilityError) as info:
+        asyncio.run(alone.run(RequestState(ChatRequest(image_body, "blind")), call))
+    assert info.value.status == 400 and "vision" in info.value.message
+    # text-only requests still reach the model without vision
+    assert asyncio.run(alone.run(RequestState(ChatRequest({"messages": []}, "blind")), call)) == "ok"
+
+
+def test_tools_to_a_model_without_function_calling_are_refused():
+    from rin.errors import CapabilityError
+    from rin.types import ModelInfo
+
+    router = make_router([dep("m", "a", info=ModelInfo(supports_function_calling=False))], Clock())
+    body = {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}
+
+    async def call(d, timeout):
+        return "ok"
+
+    with pytest.raises(CapabilityError) as info:
+        asyncio.run(router.run(RequestState(ChatRequest(body, "m")), call))
+    assert info.value.param == "tools"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from rin.config.resolved import Config
 from rin.errors import (
     BudgetExceeded,
+    CapabilityError,
     ContentPolicyViolation,
     ContextWindowExceeded,
     ModelNotFound,
@@ -29,6 +30,7 @@ from rin.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
+from rin.params import request_needs
 from rin.router.cooldown import Cooldowns
 from rin.router.strategy import Stats, order, over_limit
 from rin.types import ChatRequest, Deployment
@@ -87,16 +89,24 @@ class Router:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         budget_gate: BudgetGate | None = None,
+        previous: "Router | None" = None,
     ) -> None:
         self.config = config
         self.settings = config.router
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.stats = Stats(clock)
-        self.cooldowns = Cooldowns(
-            clock, self.settings.allowed_fails, self.settings.cooldown_time, self.settings.disable_cooldowns
-        )
+        if previous is not None:
+            # a reload keeps what was learnt about deployment health and load
+            self.stats, self.cooldowns = previous.stats, previous.cooldowns
+            self.cooldowns.allowed_fails = self.settings.allowed_fails
+            self.cooldowns.cooldown_time = self.settings.cooldown_time
+            self.cooldowns.disabled = self.settings.disable_cooldowns
+        else:
+            self.stats = Stats(clock)
+            self.cooldowns = Cooldowns(
+                clock, self.settings.allowed_fails, self.settings.cooldown_time, self.settings.disable_cooldowns
+            )
         self.budget_gate = budget_gate
 
     def chain(self, model: str) -> list[str]:
@@ -172,6 +182,7 @@ class Router:
             reasons = "; ".join(sorted({d.disabled_reason or "" for d in self.config.groups.get(group, [])}))
             raise NoDeploymentAvailable(f"unavailable ({reasons or 'the group has no deployments'})")
         self._check_context(state.request, group, deps)
+        deps = self._capable(state.request, group, deps)
         last: RinError | None = None
         cooling: list[tuple[Deployment, float]] = []
         for dep in order(deps, self.settings.routing_strategy, self.stats, self.rng):
@@ -202,6 +213,25 @@ class Router:
             )
         assert last is not None
         raise last
+
+    @staticmethod
+    def _capable(req: ChatRequest, group: str, deps: list[Deployment]) -> list[Deployment]:
+        """Leaves out deployments known to lack a capability the request uses (images, tools)."""
+        if all(d.info.supports_vision is not False and d.info.supports_function_calling is not False
+               for d in deps):
+            return deps
+        images, tools = request_needs(req)
+        usable = [d for d in deps if not (images and d.info.supports_vision is False)
+                  and not (tools and d.info.supports_function_calling is False)]
+        if usable:
+            return usable
+        what = "images" if images and any(d.info.supports_vision is False for d in deps) else "tools"
+        param = "messages" if what == "images" else "tools"
+        raise CapabilityError(
+            f"'{group}' does not accept {what}: remove them or pick a model whose capabilities "
+            f"(GET /v1/models, rin.capabilities) include {'vision' if what == 'images' else 'function_calling'}.",
+            param=param,
+        )
 
     @staticmethod
     def _check_context(req: ChatRequest, group: str, deps: list[Deployment]) -> None:

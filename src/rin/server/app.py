@@ -3,7 +3,10 @@ a body read and a handler call."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import signal
 import hmac
 import logging
 import time
@@ -13,7 +16,7 @@ from typing import Any
 
 from rin import __version__
 from rin.errors import (
-    AuthenticationFailed, MethodNotAllowed, PayloadTooLarge, RinError, RouteNotFound,
+    AuthenticationFailed, InvalidRequest, MethodNotAllowed, PayloadTooLarge, RinError, RouteNotFound,
 )
 from rin.runtime import Runtime
 from rin.server.chat import ChatHandler, embeddings, parse_chat_request
@@ -71,6 +74,7 @@ class App:
         self.routes["/spend/logs"] = {"GET": App.spend_logs}
         self.routes["/spend/report"] = {"GET": App.spend_report}
         self.routes["/metrics"] = {"GET": App.metrics}
+        self.routes["/admin/reload"] = {"POST": App.admin_reload}
         self.routes["/health"] = {"GET": App.health}
         self.routes["/health/liveliness"] = {"GET": App.liveliness}
         self.routes["/health/readiness"] = {"GET": App.readiness}
@@ -163,6 +167,32 @@ class App:
     async def metrics(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         await send_bytes(send, 200, self.counters.render(self.rt), b"text/plain; version=0.0.4")
 
+    async def admin_reload(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await self.read_body(scope, receive)
+        await send_json(send, 200, await self.reload())
+
+    async def reload(self) -> dict[str, Any]:
+        from rin.config import ConfigError
+
+        try:
+            config = await self.rt.reload()
+        except ConfigError as err:
+            log.error("reload rejected, still serving the previous config: %s", err)
+            raise InvalidRequest(f"The new config was rejected; the previous one keeps serving. {err}",
+                                 code="invalid_config") from None
+        return {"status": "reloaded", "models": len(config.groups),
+                "deployments_enabled": sum(1 for d in config.deployments if d.enabled),
+                "warnings": config.warnings}
+
+    def _on_sighup(self) -> None:
+        async def run() -> None:
+            try:
+                await self.reload()
+            except RinError:
+                pass  # already logged
+
+        asyncio.ensure_future(run())
+
     async def health(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         config = self.rt.config
         healthy, unhealthy = [], []
@@ -196,6 +226,8 @@ class App:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.rt.start()
+                    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
                 except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
