@@ -259,3 +259,13 @@ def test_tools_to_a_model_without_function_calling_are_refused():
     with pytest.raises(CapabilityError) as info:
         asyncio.run(router.run(RequestState(ChatRequest(body, "m")), call))
     assert info.value.param == "tools"
+
+
+def test_failures_in_flight_when_the_breaker_opens_do_not_extend_it():
+    clock = Clock()
+    cd = Cooldowns(clock, allowed_fails=1, cooldown_time=5)
+    assert cd.record_failure("x") == 5
+    until = cd.cooling_until("x")
+    for _ in range(10):
+        assert cd.record_failure("x") == 0
+    assert cd.cooling_until("x") == until

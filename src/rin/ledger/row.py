@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,8 +30,17 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_second: list[Any] = [-1, ""]
+
+
 def utc_now() -> str:
-    return iso_utc(datetime.now(UTC))
+    """`iso_utc` of now, formatting the date part once per second (it runs once per request)."""
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second[0] = whole
+        _second[1] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{_second[1]}{int((now - whole) * 1_000_000):06d}Z"
 
 
 @dataclass(slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from functools import lru_cache
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -93,6 +94,19 @@ _COST = COLUMNS.index("cost")
 _BOOLS = (COLUMNS.index("cache_hit"), COLUMNS.index("stream"))
 
 
+#: rows per INSERT statement. One multi-row statement is one sqlite3_step, so the writer thread
+#: gives up and takes back the GIL once per statement instead of once per row (executemany), which
+#: would make the event loop hand over the GIL hundreds of times per batch.
+_ROWS_PER_STATEMENT = 32766 // len(COLUMNS) // 2
+
+
+@lru_cache(maxsize=64)
+def _insert_many(count: int) -> str:
+    values = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+    return (f"INSERT OR IGNORE INTO spend_log ({', '.join(_QUOTED)}) VALUES "
+            + ", ".join([values] * count))
+
+
 def _params(row: SpendRow) -> tuple[Any, ...]:
     values = [getattr(row, name) for name in COLUMNS]
     values[_COST] = decimal_text(row.cost)
@@ -160,7 +174,9 @@ class SqliteBackend:
         db = self._wdb or self._open_writer()
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany(_INSERT, [_params(row) for row in rows])
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                chunk = rows[start:start + _ROWS_PER_STATEMENT]
+                db.execute(_insert_many(len(chunk)), [v for row in chunk for v in _params(row)])
             db.execute("COMMIT")
         except BaseException:
             # A fresh connection next time: after "disk I/O error" or a replaced file the old one

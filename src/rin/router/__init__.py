@@ -273,8 +273,7 @@ class Router:
                 cooled = self.cooldowns.record_failure(dep.id, self.allowed_fails_for(err), dep.cooldown_time)
                 attempt += 1
                 if cooled:
-                    log.warning("cooldown: %s cooled for %gs after %s", dep.label,
-                                dep.cooldown_time or self.settings.cooldown_time, _describe(err))
+                    log.warning("cooldown: %s cooled for %gs after %s", dep.label, cooled, _describe(err))
                     raise
                 if not err.retryable or attempt > self.retries_for(err):
                     raise

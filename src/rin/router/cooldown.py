@@ -47,28 +47,32 @@ class Cooldowns:
 
     def record_failure(
         self, dep_id: str, allowed_fails: int | None = None, cooldown_time: float | None = None
-    ) -> bool:
-        """Count a failure; True when it (re)opens the breaker."""
+    ) -> float:
+        """Counts a failure; returns the cooldown it started (seconds), or 0 when it started none.
+        Failures of requests already in flight when the breaker opened don't extend it."""
         if self.disabled:
-            return False
+            return 0.0
         now = self._clock()
         cooldown = self.cooldown_time if cooldown_time is None else cooldown_time
         h = self._health.setdefault(dep_id, _Health())
         if h.probing:
             h.probing = False
             h.strikes += 1
-            h.cooling_until = now + cooldown * min(2 ** (h.strikes - 1), 8)
-            return True
+            seconds = cooldown * min(2 ** (h.strikes - 1), 8)
+            h.cooling_until = now + seconds
+            return seconds
+        if now < h.cooling_until:
+            return 0.0
         h.failures.append(now)
         while h.failures and h.failures[0] <= now - WINDOW:
             h.failures.popleft()
         limit = self.allowed_fails if allowed_fails is None else allowed_fails
         if len(h.failures) >= max(limit, 1):
             h.failures.clear()
-            h.strikes += 1
+            h.strikes = 1
             h.cooling_until = now + cooldown
-            return True
-        return False
+            return cooldown
+        return 0.0
 
     def record_success(self, dep_id: str) -> None:
         h = self._health.get(dep_id)

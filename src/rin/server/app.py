@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
+import os
 import signal
 import hmac
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,15 @@ Handler = Callable[["App", dict[str, Any], Receive, Send, str], Awaitable[None]]
 
 #: routes anyone may call even when a master key is set
 PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness"})
+
+
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def next_request_id() -> str:
+    """Unique across processes and restarts (a random per-process prefix), cheap per request."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def _digest(value: str) -> bytes:
@@ -87,7 +97,7 @@ class App:
             await self.lifespan(receive, send)
 
     async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        request_id = uuid.uuid4().hex
+        request_id = next_request_id()
         try:
             path = scope["path"]
             methods = self.routes.get(path)

@@ -1,0 +1,226 @@
+"""A minimal keep-alive HTTP/1.1 client over a raw socket, for latency at concurrency 1.
+
+Client overhead is part of every number it measures, so it does as little as possible: one
+pre-built request, `recv` into a buffer, `Content-Length` or chunked framing, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+CHAT_BODY = json.dumps({
+    "model": "bench-model",
+    "messages": [{"role": "user", "content": "Hello, how are you?"}],
+    "max_tokens": 16,
+}, separators=(",", ":"))
+STREAM_BODY = json.dumps({
+    "model": "bench-model",
+    "messages": [{"role": "user", "content": "Hello, how are you?"}],
+    "max_tokens": 16,
+    "stream": True,
+}, separators=(",", ":"))
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
+_CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
+
+
+class ProtocolError(Exception):
+    """The server closed the connection or sent something this client cannot frame."""
+
+
+def post_request(port: int, path: str, body: str) -> bytes:
+    data = body.encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nAuthorization: Bearer sk-bench\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    first_token_ns: int | None = None  # perf_counter_ns when the first content token arrived
+
+
+class Connection:
+    """One keep-alive connection to 127.0.0.1:port; reconnects when the server closed it."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.buffer = bytearray()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def request(self, raw: bytes, watch_tokens: bool = False) -> Response:
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.buffer.clear()
+        try:
+            self.sock.sendall(raw)
+            return self._read_response(watch_tokens)
+        except (OSError, ProtocolError):
+            self.close()
+            raise
+
+    def _fill(self) -> None:
+        assert self.sock is not None
+        data = self.sock.recv(262144)
+        if not data:
+            raise ProtocolError("connection closed by server")
+        self.buffer += data
+
+    def _take_until(self, marker: bytes) -> bytes:
+        while (end := self.buffer.find(marker)) < 0:
+            self._fill()
+        data = bytes(self.buffer[:end])
+        del self.buffer[:end + len(marker)]
+        return data
+
+    def _take(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._fill()
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def _read_response(self, watch_tokens: bool) -> Response:
+        head = self._take_until(b"\r\n\r\n") + b"\r\n"
+        status = int(head[9:12])
+        if _CHUNKED.search(head):
+            response = self._read_chunked(status, watch_tokens)
+        else:
+            match = _CONTENT_LENGTH.search(head)
+            if match is None:
+                raise ProtocolError("response has neither Content-Length nor chunked framing")
+            response = Response(status, self._take(int(match.group(1))))
+            if watch_tokens and TokenScanner().feed(response.body + b"\n"):
+                response.first_token_ns = time.perf_counter_ns()  # a buffered stream: all at once
+        if _CONNECTION_CLOSE.search(head):
+            self.close()
+        return response
+
+    def _read_chunked(self, status: int, watch_tokens: bool) -> Response:
+        parts: list[bytes] = []
+        scanner = TokenScanner() if watch_tokens else None
+        first_token_ns = None
+        while True:
+            size = int(self._take_until(b"\r\n").split(b";")[0], 16)
+            if size == 0:
+                self._take_until(b"\r\n")  # no trailers expected: the blank line ends the body
+                return Response(status, b"".join(parts), first_token_ns)
+            data = self._take(size)
+            self._take(2)
+            parts.append(data)
+            if scanner is not None and first_token_ns is None and scanner.feed(data):
+                first_token_ns = time.perf_counter_ns()
+
+
+class TokenScanner:
+    """Finds the first SSE `data:` line whose delta carries non-empty content."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def feed(self, data: bytes) -> bool:
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:") and b'"content"' in line and has_content(line[5:]):
+                return True
+        return False
+
+
+def has_content(payload: bytes) -> bool:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return False
+    for choice in event.get("choices") or []:
+        if (choice.get("delta") or {}).get("content"):
+            return True
+    return False
+
+
+@dataclass
+class Timings:
+    """Sorted durations in milliseconds, and how many requests did not get a 200."""
+
+    ms: list[float]
+    errors: int
+    first_error: str = ""
+
+    def percentile(self, p: float) -> float | None:
+        if not self.ms:
+            return None
+        index = min(len(self.ms) - 1, max(0, math.ceil(p / 100 * len(self.ms)) - 1))  # nearest rank
+        return self.ms[index]
+
+
+def measure_latency(port: int, path: str, count: int, warmup: int, stream: bool = False) -> Timings:
+    """`count` sequential requests on one keep-alive connection after `warmup` unmeasured ones.
+
+    Non-streaming: the time to the full response. Streaming: the time to the first content token.
+    """
+    raw = post_request(port, path, STREAM_BODY if stream else CHAT_BODY)
+    conn = Connection(port)
+    durations: list[float] = []
+    errors = 0
+    first_error = ""
+    try:
+        for i in range(warmup + count):
+            start = time.perf_counter_ns()
+            try:
+                response = conn.request(raw, watch_tokens=stream)
+            except (OSError, ProtocolError) as err:
+                errors += 1
+                first_error = first_error or f"{type(err).__name__}: {err}"
+                continue
+            end = response.first_token_ns if stream else time.perf_counter_ns()
+            if response.status != 200 or end is None:
+                errors += 1
+                first_error = first_error or f"HTTP {response.status}: {response.body[:300]!r}"
+                continue
+            if i >= warmup:
+                durations.append((end - start) / 1e6)
+    finally:
+        conn.close()
+    durations.sort()
+    return Timings(durations, errors, first_error)
+
+
+def wait_until_serving(port: int, path: str, process: subprocess.Popen[bytes], timeout: float,
+                       poll: float = 0.005) -> Response:
+    """Polls with a real chat request until the first 200; raises if the process dies first."""
+    raw = post_request(port, path, CHAT_BODY)
+    deadline = time.monotonic() + timeout
+    last = "no connection"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with code {process.returncode} before serving")
+        try:
+            conn = Connection(port, timeout=max(1.0, timeout))
+            try:
+                response = conn.request(raw)
+            finally:
+                conn.close()
+            if response.status == 200:
+                return response
+            last = f"HTTP {response.status}: {response.body[:300]!r}"
+        except (OSError, ProtocolError) as err:
+            last = f"{type(err).__name__}: {err}"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no 200 on POST {path} within {timeout:.0f} s (last: {last})")
+        time.sleep(poll)

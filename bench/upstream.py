@@ -1,0 +1,267 @@
+"""A lean fake OpenAI upstream for benchmarking: a raw asyncio Protocol, canned bytes, keep-alive.
+
+It answers `POST .../chat/completions` with a fixed, real-shaped `chat.completion` (or, when the
+body contains `"stream": true`, a chunked SSE stream of content chunks, a usage chunk and
+`[DONE]`), and anything else with a 404. It parses only what HTTP/1.1 keep-alive needs: the end of
+the headers, `Content-Length`, and `Connection: close`. No pipelining, no chunked request bodies.
+
+Run it on its own: `python -m bench.upstream --port 9000 [--delay-ms 5]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import re
+import socket
+import time
+from typing import Any
+
+CONTENT_WORDS = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?", " 😊"]
+USAGE = {"prompt_tokens": 12, "completion_tokens": 10, "total_tokens": 22}
+CREATED = 1732000000
+MODEL = "bench-model"
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
+_STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
+
+
+def completion_body() -> bytes:
+    """A non-streaming `chat.completion`, shaped as OpenAI returns it."""
+    return json.dumps({
+        "id": "chatcmpl-bench0000000000000000000000",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": MODEL,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": "".join(CONTENT_WORDS), "refusal": None,
+                        "annotations": []},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }],
+        "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}},
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
+    }, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def stream_events() -> list[bytes]:
+    """The SSE events of a streamed answer: role, content words, finish, usage, `[DONE]`."""
+    def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None,
+              choices: bool = True) -> bytes:
+        event = {"id": "chatcmpl-bench0000000000000000000000", "object": "chat.completion.chunk",
+                 "created": CREATED, "model": MODEL, "system_fingerprint": "fp_bench",
+                 "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                              "finish_reason": finish}] if choices else [],
+                 "usage": usage}
+        return b"data: " + json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    events += [chunk({"content": word}) for word in CONTENT_WORDS]
+    events.append(chunk({}, finish="stop"))
+    events.append(chunk({}, usage=USAGE, choices=False))
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _response(status: bytes, content_type: bytes, body: bytes) -> bytes:
+    return (b"HTTP/1.1 " + status + b"\r\ncontent-type: " + content_type
+            + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+
+
+JSON_RESPONSE = _response(b"200 OK", b"application/json", completion_body())
+NOT_FOUND = _response(b"404 Not Found", b"application/json",
+                      b'{"error":{"message":"not found","type":"invalid_request_error",'
+                      b'"param":null,"code":null}}')
+STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+               b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
+STREAM_EVENTS = [_http_chunk(event) for event in stream_events()]
+STREAM_END = b"0\r\n\r\n"
+STREAM_RESPONSE = STREAM_HEAD + b"".join(STREAM_EVENTS) + STREAM_END
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One connection: read a request head and body, answer with canned bytes, repeat."""
+
+    def __init__(self, delay: float, chunk_delay: float) -> None:
+        self.delay = delay
+        self.chunk_delay = chunk_delay
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._serve_buffered()
+
+    def _serve_buffered(self) -> None:
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = bytes(self.buffer[:head_end])
+            match = _CONTENT_LENGTH.search(head)
+            length = int(match.group(1)) if match else 0
+            total = head_end + 4 + length
+            if len(self.buffer) < total:
+                return
+            body = bytes(self.buffer[head_end + 4:total])
+            del self.buffer[:total]
+            close = _CONNECTION_CLOSE.search(head) is not None
+            if self.delay or self.chunk_delay:
+                self.busy = True
+                asyncio.get_running_loop().create_task(self._answer_later(head, body, close))
+                return
+            self._answer(head, body, close)
+            if close:
+                return
+
+    def _answer(self, head: bytes, body: bytes, close: bool) -> None:
+        assert self.transport is not None
+        if not _is_chat(head):
+            self.transport.write(NOT_FOUND)
+        elif _STREAM_TRUE.search(body):
+            self.transport.write(STREAM_RESPONSE)
+        else:
+            self.transport.write(JSON_RESPONSE)
+        if close:
+            self.transport.close()
+
+    async def _answer_later(self, head: bytes, body: bytes, close: bool) -> None:
+        assert self.transport is not None
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.transport.is_closing():
+            return
+        if self.chunk_delay and _is_chat(head) and _STREAM_TRUE.search(body):
+            self.transport.write(STREAM_HEAD)
+            for event in STREAM_EVENTS:
+                if self.transport.is_closing():
+                    return
+                self.transport.write(event)
+                await asyncio.sleep(self.chunk_delay)
+            self.transport.write(STREAM_END)
+            if close:
+                self.transport.close()
+        else:
+            self._answer(head, body, close)
+        self.busy = False
+        if not close and not self.transport.is_closing():
+            self._serve_buffered()
+
+
+def _is_chat(head: bytes) -> bool:
+    line_end = head.find(b"\r\n")
+    request_line = head[:line_end] if line_end >= 0 else head
+    return request_line.startswith(b"POST ") and b"/chat/completions" in request_line
+
+
+def _install_uvloop() -> str:
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def serve(sock: socket.socket, delay: float = 0.0, chunk_delay: float = 0.0) -> None:
+    """Serves on an already bound, listening socket until the process is terminated."""
+    _install_uvloop()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: UpstreamProtocol(delay, chunk_delay), sock=sock,
+                                          backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    return sock
+
+
+class Upstream:
+    """The fake upstream in its own process, so it never shares a GIL with the load generator."""
+
+    def __init__(self, delay: float = 0.0, chunk_delay: float = 0.0) -> None:
+        self.sock = listening_socket()
+        self.port: int = self.sock.getsockname()[1]
+        # fork keeps the bound socket; the child owns the accept loop, the parent only closes it.
+        context = multiprocessing.get_context("fork")
+        self.process = context.Process(target=serve, args=(self.sock, delay, chunk_delay),
+                                       name="bench-upstream", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "Upstream":
+        self.process.start()
+        self.sock.close()
+        _wait_for_port(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+
+def _wait_for_port(port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.upstream", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="wait this long before answering")
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0,
+                        help="stream: wait this long between SSE events")
+    args = parser.parse_args()
+    print(f"fake upstream on http://127.0.0.1:{args.port}/v1 ({_install_uvloop()})", flush=True)
+    try:
+        serve(listening_socket(args.port), args.delay_ms / 1000, args.chunk_delay_ms / 1000)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
