@@ -40,8 +40,9 @@ class Generation:
 class Runtime:
     def __init__(self, config: Config, transport: Transport | None = None) -> None:
         self.transport = transport or Transport()
+        self._background: set[asyncio.Task[None]] = set()
         self.ledger = None if config.general.disable_spend_logs else Ledger(config.general.database_url)
-        self.budgets = Budgets(config)
+        self.budgets = Budgets(config, alert=self.alert)
         self.gen = self._build(config)
         self.listeners: list[Any] = []
 
@@ -71,7 +72,7 @@ class Runtime:
     def swap(self, config: Config) -> None:
         """Replaces the config in one assignment. Requests in flight finish on the generation
         they started with; budgets and deployment health carry over."""
-        budgets = Budgets(config)
+        budgets = Budgets(config, alert=self.alert)
         budgets.adopt(self.budgets)
         gen = self._build(config, self.gen)
         self.budgets, self.gen = budgets, gen
@@ -90,6 +91,27 @@ class Runtime:
             log.warning("%s", warning)
         log.info("reload: %s now serves %d model groups", path, len(config.groups))
         return config
+
+    def alert(self, budget: Any, cost: Decimal) -> None:
+        """Posts a budget warning to general_settings.alert_webhook_url, off the request path."""
+        url = self.config.general.alert_webhook_url
+        if not url:
+            return
+        text = f"RIN budget warning: {budget.describe()}"
+        payload = {"text": text, "scope": budget.scope, "spent": str(budget.spent), "limit": str(budget.limit),
+                   "resets_at": budget.end.isoformat() if budget.end else None}
+        task = asyncio.ensure_future(self._post_alert(url, payload))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _post_alert(self, url: str, payload: dict[str, Any]) -> None:
+        try:
+            async with asyncio.timeout(10):
+                async with self.transport.session.post(url, json=payload) as resp:
+                    if resp.status >= 300:
+                        log.warning("budget alert webhook answered HTTP %d", resp.status)
+        except Exception as exc:  # noqa: BLE001 - an alert must never hurt a request
+            log.warning("budget alert webhook failed: %s", type(exc).__name__)
 
     def budget_gate(self, dep: Deployment, state: RequestState) -> BudgetExceeded | None:
         req = state.request

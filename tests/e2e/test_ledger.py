@@ -215,3 +215,20 @@ def test_spend_parameters_are_validated(fake, tmp_path, path):
     with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
         status, _, body = gw.request("GET", path)
     assert status == 400 and orjson.loads(body)["error"]["type"] == "invalid_request_error"
+
+
+def test_soft_budget_warns_once_in_the_log_and_to_the_webhook(fake, tmp_path):
+    fake.reset()
+    config = ledger_config(fake, max_budget=0.12, budget_duration="30d",
+                           alert_webhook_url=fake.base_url + "/hooks/alert")
+    with Gateway(config, tmp_path, env=KEYS) as gw:
+        statuses = [gw.request("POST", "/v1/chat/completions", {"model": "slow", "messages": MESSAGES})[0]
+                    for _ in range(4)]
+        assert statuses == [200, 200, 200, 200]  # soft: requests go on past the limit
+        status, _, body = gw.request("GET", "/spend/report")
+    assert gw.log().count("budget: global budget") == 1
+    hooks = [r for r in fake.requests if r.path == "/hooks/alert"]
+    assert len(hooks) == 1
+    assert hooks[0].json["scope"] == "global" and hooks[0].json["limit"] == "0.12"
+    [budget] = orjson.loads(body)["budgets"]
+    assert Decimal(budget["spent"]) == Decimal("0.20")  # overage tracked

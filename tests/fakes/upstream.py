@@ -203,12 +203,18 @@ class FakeUpstream:
         add("POST", "/anthropic/v1/messages", partial(self._chat, fmt=an))
         add("POST", "/openrouter/api/v1/chat/completions", partial(self._chat, fmt=orr))
         add("GET", "/openrouter/api/v1/models", partial(self._models, fmt=orr))
+        add("POST", "/hooks/alert", self._webhook)
         add("GET", "/_fake/stats", self._stats)
         add("GET", "/_fake/requests", self._dump)
         add("POST", "/_fake/fault", self._set_fault)
         add("POST", "/_fake/reset", self._reset)
         add("*", "/{tail:.*}", self._not_found)
         return app
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """A generic alert receiver (Slack-style incoming webhook): records the post, answers 200."""
+        await self._receive(request)
+        return web.Response(text="ok")
 
     # request handling
 

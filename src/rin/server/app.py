@@ -251,6 +251,10 @@ class App:
 
 def create_app() -> App:
     """uvicorn's factory for `rin serve --workers N`: each worker loads the config itself."""
-    from rin.cli import load_for_serving
+    from rin.cli import config_path, load_dotenv_file, setup_logging
+    from rin.config import load_config
 
-    return App(Runtime(load_for_serving()))
+    setup_logging(os.environ.get("RIN_LOG_LEVEL", "INFO"))
+    load_dotenv_file()
+    # the parent process already reported the config's warnings once
+    return App(Runtime(load_config(config_path(None))))
