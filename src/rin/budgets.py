@@ -98,6 +98,8 @@ class Budgets:
         self.config = config
         self.now = now
         self.alert = alert
+        #: prices of synced OpenRouter models (set by the runtime when a catalogue is loaded)
+        self.catalog_lookup: Any = None
         g = config.general
         self.threshold = Decimal(str(g.budget_alert_threshold))
         self.global_budget = (Budget("global", f"global budget ({g.budget_duration or 'no window'})",
@@ -157,7 +159,7 @@ class Budgets:
         return [b for b in found if b is not None]
 
     def worst_case(self, dep: Deployment, body: dict[str, Any], body_size: int) -> Decimal:
-        prices, _ = price_for(dep.model_name, dep, self.config.general.model_cost)
+        prices, _ = price_for(dep.model_name, dep, self.config.general.model_cost, self.catalog_lookup)
         max_out = body.get("max_completion_tokens") or body.get("max_tokens") or dep.defaults.get(
             "max_tokens") or dep.info.max_output_tokens or 4096
         return estimate_max_cost(prices, max(body_size // 4, 1), int(max_out))

@@ -103,13 +103,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    from rin.catalog import expand_cached
+
+    config, _ = expand_cached(config)
     rows = [{
         "model": d.model_name, "deployment": d.label,
         "status": "available" if d.enabled else "unavailable",
-        "reason": d.disabled_reason,
+        "reason": d.disabled_reason or ("its OpenRouter model left the catalogue" if d.catalog_missing else None),
         "context_length": d.info.context_length,
         "vision": d.info.supports_vision, "function_calling": d.info.supports_function_calling,
-    } for d in config.deployments]
+    } for d in config.deployments if d.listed or not args.listed_only]
     if args.json:
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
@@ -169,6 +172,39 @@ def cmd_spend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_models(args: argparse.Namespace) -> int:
+    from rin.catalog.cli import run_sync_models
+
+    load_dotenv_file()
+    code = run_sync_models(args.config)
+    if code == 0:
+        _nudge_gateway(args)
+    return code
+
+
+def _nudge_gateway(args: argparse.Namespace) -> None:
+    """Asks a gateway running on this machine to reload, so the new catalogue serves at once."""
+    import urllib.error
+    import urllib.request
+
+    from rin.config import load_config
+
+    url = os.environ.get("RIN_URL", "http://127.0.0.1:4000").rstrip("/") + "/admin/reload"
+    headers = {}
+    try:
+        master = load_config(config_path(args.config)).general.master_key
+    except Exception:  # noqa: BLE001 - the sync itself already succeeded
+        master = None
+    if master:
+        headers["authorization"] = "Bearer " + master.get()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, b"", headers), timeout=5):
+            print(f"the gateway at {url.rsplit('/admin', 1)[0]} reloaded: the new catalogue is live")
+    except (urllib.error.URLError, OSError):
+        print("no gateway answered at " + url.rsplit("/admin", 1)[0] +
+              "; a running one picks the catalogue up at its next reload (POST /admin/reload or SIGHUP) or start")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rin", description="RIN: an OpenAI-compatible LLM gateway")
     parser.add_argument("--log-level", default=os.environ.get("RIN_LOG_LEVEL", "INFO"))
@@ -188,7 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list configured models and whether they are usable")
     models.add_argument("--config")
     models.add_argument("--json", action="store_true")
+    models.add_argument("--listed-only", action="store_true", help="hide synced models that /v1/models hides")
     models.set_defaults(func=cmd_models)
+
+    sync = sub.add_parser("sync-models", help="fetch OpenRouter's model list into the catalogue cache")
+    sync.add_argument("--config")
+    sync.set_defaults(func=lambda a: _sync_models(a))
 
     spend = sub.add_parser("spend", help="spend report from the ledger")
     spend.add_argument("--config")

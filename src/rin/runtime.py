@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from rin.budgets import Budgets
+from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
 from rin.errors import BudgetExceeded, RinError
@@ -32,23 +33,32 @@ log = logging.getLogger("rin")
 class Generation:
     """One config and what was built from it, swapped as a whole."""
 
+    #: the config file as loaded, before the catalogue was applied (reload and sync start here)
+    base: Config
+    #: what is served: `base` expanded with the OpenRouter catalogue
     config: Config
+    catalog: Catalog | None
     router: Router
     models_body: bytes
 
 
 class Runtime:
-    def __init__(self, config: Config, transport: Transport | None = None) -> None:
+    def __init__(self, base: Config, transport: Transport | None = None) -> None:
         self.transport = transport or Transport()
         self._background: set[asyncio.Task[None]] = set()
-        self.ledger = None if config.general.disable_spend_logs else Ledger(config.general.database_url)
+        self.ledger = None if base.general.disable_spend_logs else Ledger(base.general.database_url)
+        config, catalog = expand_cached(base)
         self.budgets = Budgets(config, alert=self.alert)
-        self.gen = self._build(config)
+        self.budgets.catalog_lookup = catalog.lookup if catalog else None
+        self.gen = self._build(base, config, catalog)
         self.listeners: list[Any] = []
+        self.sync_status: dict[str, Any] = {"state": "idle", "models": len(catalog) if catalog else 0,
+                                            "synced_at": _when(catalog), "error": None}
 
-    def _build(self, config: Config, previous: Generation | None = None) -> Generation:
+    def _build(self, base: Config, config: Config, catalog: Catalog | None,
+               previous: Generation | None = None) -> Generation:
         router = Router(config, budget_gate=self.budget_gate, previous=previous.router if previous else None)
-        return Generation(config, router, model_list_body(config))
+        return Generation(base, config, catalog, router, model_list_body(config))
 
     @property
     def config(self) -> Config:
@@ -62,19 +72,26 @@ class Runtime:
         if self.ledger is not None:
             await self.ledger.start()
             await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
+        settings = self.config.catalog
+        if settings.enabled and settings.sync_on_startup and self.config.openrouter.api_key:
+            self._spawn(self._sync_loop())
 
     async def close(self) -> None:
         """Flushes every pending spend row, then closes connections (SIGTERM / SIGINT path)."""
+        for task in list(self._background):
+            task.cancel()
         if self.ledger is not None:
             await self.ledger.close()
         await self.transport.close()
 
-    def swap(self, config: Config) -> None:
-        """Replaces the config in one assignment. Requests in flight finish on the generation
-        they started with; budgets and deployment health carry over."""
+    def swap(self, base: Config, catalog: Catalog | None) -> None:
+        """Serves `base` expanded with `catalog`, swapped in one assignment. Requests in flight
+        finish on the generation they started with; budgets and deployment health carry over."""
+        config = expand(base, catalog)
         budgets = Budgets(config, alert=self.alert)
+        budgets.catalog_lookup = catalog.lookup if catalog else None
         budgets.adopt(self.budgets)
-        gen = self._build(config, self.gen)
+        gen = self._build(base, config, catalog, self.gen)
         self.budgets, self.gen = budgets, gen
 
     async def reload(self) -> Config:
@@ -82,15 +99,60 @@ class Runtime:
         old one when the new one is invalid."""
         from rin.config import load_config
 
-        path = self.config.path
+        path = self.gen.base.path
         if path is None:
             raise RuntimeError("this gateway was not started from a config file")
-        config = await asyncio.to_thread(load_config, path)
-        self.swap(config)
-        for warning in config.warnings:
+        base = await asyncio.to_thread(load_config, path)
+        # the catalogue file too: `rin sync-models` may have refreshed it from another process
+        _, catalog = await asyncio.to_thread(expand_cached, base)
+        self.swap(base, catalog if catalog is not None else self.gen.catalog)
+        for warning in self.config.warnings:
             log.warning("%s", warning)
-        log.info("reload: %s now serves %d model groups", path, len(config.groups))
-        return config
+        log.info("reload: %s now serves %d model groups", path, len(self.config.groups))
+        return self.config
+
+    async def sync_catalog(self) -> dict[str, Any]:
+        """Fetches OpenRouter's model list now and serves it; the last good one stays on failure."""
+        self.sync_status["state"] = "syncing"
+        try:
+            result = await sync_catalog(self.gen.base, transport=self.transport)
+        except SyncError as exc:
+            self.sync_status.update(state="failed", error=str(exc))
+            raise
+        before = set(self.config.warnings)
+        self.swap(self.gen.base, result.catalog)
+        for warning in self.config.warnings:
+            if warning not in before:
+                log.warning("%s", warning)
+        d = result.diff
+        summary = {"models": len(result.catalog), "added": len(d.added), "removed": len(d.removed),
+                   "price_changed": len(d.price_changed)}
+        self.sync_status.update(state="ok", error=None, synced_at=_when(result.catalog), **summary)
+        log.info("catalog: synced %d OpenRouter models (%d added, %d removed, %d price changes)",
+                 summary["models"], summary["added"], summary["removed"], summary["price_changed"])
+        return summary
+
+    async def _sync_loop(self) -> None:
+        """Startup sync, retried with backoff, then every `catalog.sync_interval` if set."""
+        backoff = 30.0
+        while True:
+            try:
+                await self.sync_catalog()
+                backoff = 30.0
+                interval = self.config.catalog.sync_interval
+                if not interval:
+                    return
+                await asyncio.sleep(interval)
+            except SyncError as exc:
+                log.warning("catalog: sync failed, serving the last good catalogue; retrying in %.0fs: %s",
+                            backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1800.0)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def alert(self, budget: Any, cost: Decimal) -> None:
         """Posts a budget warning to general_settings.alert_webhook_url, off the request path."""
@@ -100,9 +162,7 @@ class Runtime:
         text = f"RIN budget warning: {budget.describe()}"
         payload = {"text": text, "scope": budget.scope, "spent": str(budget.spent), "limit": str(budget.limit),
                    "resets_at": budget.end.isoformat() if budget.end else None}
-        task = asyncio.ensure_future(self._post_alert(url, payload))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._post_alert(url, payload))
 
     async def _post_alert(self, url: str, payload: dict[str, Any]) -> None:
         try:
@@ -128,7 +188,9 @@ class Runtime:
             if usage is not None and usage.provider_cost is not None:
                 return usage.provider_cost, "provider"
             return Decimal(0), "unpriced"
-        prices, source = price_for(dep.model_name, dep, self.config.general.model_cost)
+        gen = self.gen
+        prices, source = price_for(dep.model_name, dep, gen.config.general.model_cost,
+                                   gen.catalog.lookup if gen.catalog else None)
         if usage is None:
             return Decimal(0), source
         return cost_of(usage, prices, source, model=dep.label)
@@ -170,3 +232,7 @@ class Runtime:
             ))
         for listener in self.listeners:
             listener(state, usage, status, error)
+
+
+def _when(catalog: Catalog | None) -> str | None:
+    return catalog.synced_at.isoformat() if catalog is not None and catalog.synced_at else None

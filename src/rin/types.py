@@ -83,6 +83,10 @@ class Deployment:
     cooldown_time: float | None = None
     #: None when usable; otherwise why not (e.g. "OPENAI_API_KEY is not set")
     disabled_reason: str | None = None
+    #: shown in /v1/models; False for synced catalogue models when `catalog.expose` is false
+    listed: bool = True
+    #: an OpenRouter model the synced catalogue no longer lists (rin.catalog.expand)
+    catalog_missing: bool = False
 
     @property
     def enabled(self) -> bool:

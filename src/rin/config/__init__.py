@@ -4,7 +4,7 @@
       yamlsrc   YAML (safe) -> data + the file:line of every key, `include:` merged
       environ   `environment_variables` added to env; `os.environ/VAR` resolved
       build     model_list -> Deployments (disabled, with a reason, when unusable)
-      settings  router / general / litellm settings; fallback targets checked
+      settings  router / general / litellm settings; fallback targets checked; `catalog:`
       -> Config, or ConfigError listing every `FILE:LINE: key.path: problem`
 
 This is the only code that reads the environment; nothing reads `os.environ` after it.
@@ -21,12 +21,14 @@ from rin.config.build import DeploymentBuilder
 from rin.config.environ import Resolver, environment
 from rin.config.problems import ConfigError, Problems
 from rin.config.resolved import Config, GeneralSettings, LiteLLMSettings, RouterSettings
-from rin.config.settings import SettingsBuilder
+from rin.config.settings import SettingsBuilder, openrouter_access
 from rin.config.yamlsrc import load_document
 
 __all__ = ["Config", "ConfigError", "GeneralSettings", "LiteLLMSettings", "RouterSettings", "load_config"]
 
-_SECTIONS = ("model_list", "router_settings", "general_settings", "litellm_settings", "environment_variables")
+#: `catalog` is RIN's own; `environment_variables` stays last (it is read before the others resolve)
+_SECTIONS = ("model_list", "router_settings", "general_settings", "litellm_settings", "catalog",
+             "environment_variables")
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -44,7 +46,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     deployments = DeploymentBuilder(full_env, resolver, problems).build_all(
         data.get("model_list"), doc.data.get("model_list"))
     names = {dep.model_name for dep in deployments}
-    router, general, litellm = SettingsBuilder(data, resolver, problems).build(names)
+    settings = SettingsBuilder(data, resolver, problems)
+    router, general, litellm = settings.build(names)
+    catalog = settings.catalog()
     problems.raise_if_errors()
     return Config(
         path=Path(path),
@@ -53,4 +57,6 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         general=general,
         litellm=litellm,
         warnings=problems.warnings,
+        catalog=catalog,
+        openrouter=openrouter_access(full_env),
     )

@@ -72,6 +72,42 @@ class LiteLLMSettings:
     stream_drain_timeout: float = 5.0
 
 
+OPENROUTER_API_BASE = "https://openrouter.ai/api/v1"
+
+
+@dataclass(slots=True)
+class CatalogSettings:
+    """`catalog:`: how the synced OpenRouter catalogue (rin.catalog) becomes `openrouter/<id>` models."""
+
+    enabled: bool = True
+    #: relative paths are relative to the working directory, like the default database
+    path: Path = Path("data/openrouter/models.json")
+    #: sync in the background at startup (only when OPENROUTER_API_KEY is set)
+    sync_on_startup: bool = True
+    #: seconds between background syncs; None: only at startup and on demand
+    sync_interval: float | None = None
+    #: list synced models in /v1/models (False: routable but unlisted)
+    expose: bool = True
+    #: fnmatch patterns on the model id ("anthropic/*"); empty include means every model
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    free_only: bool = False
+    #: USD per million tokens
+    max_prompt_price: Decimal | None = None
+    max_completion_price: Decimal | None = None
+    min_context: int | None = None
+
+
+@dataclass(slots=True)
+class OpenRouterAccess:
+    """How to reach OpenRouter when no model_list entry says: OPENROUTER_API_BASE / _API_KEY and the
+    attribution headers, resolved at load time."""
+
+    api_base: str = OPENROUTER_API_BASE
+    api_key: Secret | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
 @dataclass(slots=True)
 class Config:
     path: Path | None
@@ -83,6 +119,8 @@ class Config:
     warnings: list[str] = field(default_factory=list)
     #: model group name -> its deployments (enabled and disabled), in config order
     groups: dict[str, list[Deployment]] = field(default_factory=dict)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    openrouter: OpenRouterAccess = field(default_factory=OpenRouterAccess)
 
     def __post_init__(self) -> None:
         if not self.groups:

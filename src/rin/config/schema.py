@@ -245,6 +245,44 @@ class LiteLLMSection(_Strict):
     stream_drain_timeout: Positive | None = None
 
 
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _min_interval(value: str) -> str:
+    if duration_seconds(value) < 60:
+        raise ValueError("is too short: sync at most once a minute (e.g. 1h, 6h, 1d)")
+    return value
+
+
+def duration_seconds(value: str) -> float:
+    """`6h` -> 21600.0; a month counts as 30 days. `value` must already be a valid Duration."""
+    match = re.match(r"^(\d+)(mo|s|m|h|d|w)$", value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration")
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}[match.group(2)]
+    return float(int(match.group(1)) * unit)
+
+
+Patterns = Annotated[list[NonEmpty], BeforeValidator(_listify)]
+
+
+class CatalogSection(_Strict):
+    """`catalog:` (RIN extension): the synced OpenRouter catalogue. Prices are USD per million tokens."""
+
+    enabled: bool | None = None
+    path: NonEmpty | None = None
+    sync_on_startup: bool | None = None
+    sync_interval: Annotated[Duration, AfterValidator(_min_interval)] | None = None
+    expose: bool | None = None
+    include: Patterns | None = None
+    exclude: Patterns | None = None
+    free_only: bool | None = None
+    max_prompt_price: Money | None = None
+    max_completion_price: Money | None = None
+    min_context: PositiveInt | None = None
+
+
 #: keys of `litellm_settings` that belong to the router or to budgets (router/general sections win)
 LITELLM_ROUTER_KEYS = frozenset({
     "num_retries", "request_timeout", "timeout", "stream_timeout", "allowed_fails", "cooldown_time",

@@ -7,7 +7,8 @@ with `router_settings` / `general_settings` winning when both name a key.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -16,10 +17,12 @@ from rin.config import litellm_keys
 from rin.config.build import model_info
 from rin.config.environ import Resolver, drop_unset_setting
 from rin.config.problems import KeyPath, Problems, nearest
-from rin.config.resolved import GeneralSettings, LiteLLMSettings, RouterSettings
+from rin.config.resolved import (
+    OPENROUTER_API_BASE, CatalogSettings, GeneralSettings, LiteLLMSettings, OpenRouterAccess, RouterSettings,
+)
 from rin.config.schema import (
-    LITELLM_BUDGET_KEYS, LITELLM_ROUTER_KEYS, GeneralSection, LiteLLMRouterSection, LiteLLMSection,
-    ModelInfoSection, RouterSection, validate,
+    LITELLM_BUDGET_KEYS, LITELLM_ROUTER_KEYS, CatalogSection, GeneralSection, LiteLLMRouterSection,
+    LiteLLMSection, ModelInfoSection, RouterSection, duration_seconds, validate,
 )
 from rin.types import ModelInfo, Secret
 
@@ -78,6 +81,19 @@ class SettingsBuilder:
         own = self._validate(LiteLLMSection, {k: v for k, v in lit.items() if k in LiteLLMSection.model_fields},
                              "litellm_settings")
         return router, general, LiteLLMSettings(**own)
+
+    def catalog(self) -> CatalogSettings:
+        """`catalog:`, RIN's own section (LiteLLM has none)."""
+        values = self._validate(CatalogSection, self._section("catalog", CatalogSection.model_fields, ()),
+                                "catalog")
+        if "path" in values:
+            values["path"] = Path(values["path"])
+        if "sync_interval" in values:
+            values["sync_interval"] = duration_seconds(values["sync_interval"])
+        for name in ("include", "exclude"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return CatalogSettings(**values)
 
     def _router(self, lit: dict[str, Any], model_names: Collection[str]) -> RouterSettings:
         from_lit = self._validate(LiteLLMRouterSection,
@@ -165,6 +181,16 @@ class SettingsBuilder:
                 self.problems.warn((*path, index), f"fallback target '{target}' is not a model_name in "
                                                    f"model_list{_hint(target, names)}; dropped from the chain")
         return kept
+
+
+def openrouter_access(env: Mapping[str, str]) -> OpenRouterAccess:
+    """OpenRouter's base URL, key and attribution headers from the environment (for the catalogue)."""
+    from rin.providers.openrouter import attribution_headers  # keep config importable alone
+
+    base = (env.get("OPENROUTER_API_BASE") or OPENROUTER_API_BASE).rstrip("/")
+    key = env.get("OPENROUTER_API_KEY")
+    return OpenRouterAccess(api_base=base, api_key=Secret(key) if key else None,
+                            headers=attribution_headers(env))
 
 
 def _hint(name: Any, names: Collection[str]) -> str:

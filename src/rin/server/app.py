@@ -18,6 +18,7 @@ from typing import Any
 from rin import __version__
 from rin.errors import (
     AuthenticationFailed, InvalidRequest, MethodNotAllowed, PayloadTooLarge, RinError, RouteNotFound,
+    ServiceUnavailable,
 )
 from rin.runtime import Runtime
 from rin.server.chat import ChatHandler, embeddings, parse_chat_request
@@ -85,6 +86,7 @@ class App:
         self.routes["/spend/report"] = {"GET": App.spend_report}
         self.routes["/metrics"] = {"GET": App.metrics}
         self.routes["/admin/reload"] = {"POST": App.admin_reload}
+        self.routes["/admin/sync"] = {"POST": App.admin_sync}
         self.routes["/health"] = {"GET": App.health}
         self.routes["/health/liveliness"] = {"GET": App.liveliness}
         self.routes["/health/readiness"] = {"GET": App.readiness}
@@ -181,6 +183,17 @@ class App:
         await self.read_body(scope, receive)
         await send_json(send, 200, await self.reload())
 
+    async def admin_sync(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        from rin.catalog import SyncError
+
+        await self.read_body(scope, receive)
+        try:
+            summary = await self.rt.sync_catalog()
+        except SyncError as err:
+            raise ServiceUnavailable(f"The catalogue sync failed; the last good catalogue keeps serving. {err}",
+                                     code="sync_failed") from None
+        await send_json(send, 200, {"status": "synced", **summary})
+
     async def reload(self) -> dict[str, Any]:
         from rin.config import ConfigError
 
@@ -235,6 +248,9 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    for warning in self.rt.config.warnings:
+                        if warning.startswith(("catalog", "openrouter/")) or "catalogue" in warning:
+                            log.warning("%s", warning)
                     await self.rt.start()
                     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)

@@ -64,7 +64,7 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
 def model_list_body(config: Config) -> bytes:
     data = []
     for name in config.groups:
-        enabled = config.enabled(name)
+        enabled = [d for d in config.enabled(name) if d.listed]
         if enabled:
             data.append(model_entry(name, enabled))
     return orjson.dumps({"object": "list", "data": data})

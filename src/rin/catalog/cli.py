@@ -1,0 +1,91 @@
+"""`rin sync-models` (and scripts/sync_models.sh): fetch the catalogue now, say what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from rin.catalog.expand import expand, is_synced, missing_warning, openrouter_access
+from rin.catalog.model import CatalogError
+from rin.catalog.store import load_catalog
+from rin.catalog.sync import SyncError, SyncResult, models_url, sync_catalog
+
+_SHOWN = 15
+
+
+def run_sync_models(config_path: str | None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Sync the catalogue for the config at `config_path` (None: $RIN_CONFIG, else the default).
+    0 on success; 1, with the reason on stderr and the old file kept, on failure."""
+    from rin.cli import config_path as resolve_path, load_dotenv_file
+    from rin.config import ConfigError, load_config
+
+    out, err = out or sys.stdout, err or sys.stderr
+    load_dotenv_file()
+    path = resolve_path(config_path)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"rin sync-models: the config {path} has errors:\n{exc}", file=err)
+        return 1
+    if not config.catalog.enabled:
+        print(f"rin sync-models: the catalogue is turned off in {path} (catalog.enabled: false)", file=err)
+        return 1
+    access = openrouter_access(config.deployments, config.openrouter)
+    print(f"Fetching {models_url(access)} ...", file=out, flush=True)
+    if not access.api_key:
+        print("note: OPENROUTER_API_KEY is not set: the catalogue is public, but its models stay "
+              "disabled until the key is set", file=out)
+    try:
+        result = asyncio.run(sync_catalog(config))
+    except SyncError as exc:
+        print(f"rin sync-models: failed: {exc}", file=err)
+        print(f"rin sync-models: {_kept(config.catalog.path)}", file=err)
+        return 1
+    _summary(result, out)
+    expanded = expand(config, result.catalog)
+    usable = sum(1 for dep in expanded.deployments if is_synced(dep))
+    print(f"{usable} catalogue models are served as openrouter/<id> (after the catalog: filters; "
+          "model_list entries keep their own names)", file=out)
+    for dep in expanded.deployments:
+        if dep.catalog_missing:
+            print(f"warning: {missing_warning(dep, result.catalog)}", file=out)
+    print("A running RIN applies it on its next sync or reload (POST /admin/reload, or SIGHUP).", file=out)
+    return 0
+
+
+def _summary(result: SyncResult, out: TextIO) -> None:
+    catalog, change = result.catalog, result.diff
+    dropped = []
+    if catalog.not_text:
+        dropped.append(f"{catalog.not_text} not answering in text")
+    if catalog.skipped:
+        dropped.append(f"{catalog.skipped} without a usable id")
+    extra = f" (left out: {', '.join(dropped)})" if dropped else ""
+    print(f"Received {len(catalog)} chat models{extra}", file=out)
+    print(f"{len(catalog)} models: added {len(change.added)}, removed {len(change.removed)}, "
+          f"price changed {len(change.price_changed)}; written to {result.path}", file=out)
+    if result.previous is None:
+        return  # a first sync: "added" is everything, not news
+    for label, ids in (("added", change.added), ("removed", change.removed),
+                       ("price changed", change.price_changed)):
+        if ids:
+            print(f"  {label}: {_names(ids)}", file=out)
+
+
+def _names(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:_SHOWN])
+    return shown if len(ids) <= _SHOWN else f"{shown} and {len(ids) - _SHOWN} more"
+
+
+def _kept(path: Path) -> str:
+    try:
+        previous = load_catalog(path)
+    except CatalogError:
+        return f"{path} was left as it was (it is not a readable catalogue either)"
+    if previous is None:
+        return f"no catalogue was written ({path} does not exist yet)"
+    when = previous.synced_at.strftime("%Y-%m-%d %H:%M UTC") if previous.synced_at else "an unknown time"
+    return f"kept the last good catalogue: {len(previous)} models synced {when} in {path}"
