@@ -8,6 +8,7 @@
     ├── ModelNotFound              404    invalid_request_error  (code model_not_found)
     ├── RouteNotFound              404    invalid_request_error
     ├── MethodNotAllowed           405    invalid_request_error
+    ├── RequestTimeout             408    invalid_request_error  (the body came too slowly)
     ├── PayloadTooLarge            413    invalid_request_error
     ├── BudgetExceeded             429    insufficient_quota
     ├── RateLimited                429    rate_limit_error       (RIN's own limits)
@@ -103,6 +104,12 @@ class MethodNotAllowed(RinError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+
+class RequestTimeout(RinError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
 
 
 class PayloadTooLarge(RinError):

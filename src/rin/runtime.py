@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from rin.budgets import Budgets
+from rin.cache import build_cache
 from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
@@ -51,6 +52,7 @@ class Runtime:
         self.budgets = Budgets(config, alert=self.alert)
         self.budgets.catalog_lookup = catalog.lookup if catalog else None
         self.gen = self._build(base, config, catalog)
+        self.cache = build_cache(config.litellm, config.router)
         self.listeners: list[Any] = []
         self.sync_status: dict[str, Any] = {"state": "idle", "models": len(catalog) if catalog else 0,
                                             "synced_at": _when(catalog), "error": None}
@@ -80,6 +82,8 @@ class Runtime:
         """Flushes every pending spend row, then closes connections (SIGTERM / SIGINT path)."""
         for task in list(self._background):
             task.cancel()
+        if self.cache is not None:
+            await self.cache.close()
         if self.ledger is not None:
             await self.ledger.close()
         await self.transport.close()
@@ -197,7 +201,7 @@ class Runtime:
 
     def finished(
         self, state: RequestState, usage: Usage | None, status: str, error: RinError | None,
-        priced: tuple[Decimal, CostSource] | None = None,
+        priced: tuple[Decimal, CostSource] | None = None, cache_hit: str | None = None,
     ) -> None:
         """Called once per client request, whatever happened: books the cost on the budgets and
         writes one ledger row (never one per attempt)."""
@@ -208,12 +212,15 @@ class Runtime:
         if self.ledger is not None:
             dep = state.deployment
             u = usage or Usage()
+            # a cache hit names the deployment whose stored answer it replayed
+            provider, _, provider_model = (cache_hit or "").partition("/")
             self.ledger.record(SpendRow(
                 request_id=req.request_id,
                 model=state.model_group or req.model,
                 requested_model=req.model,
-                provider=dep.provider if dep else None,
-                provider_model=dep.provider_model if dep else None,
+                provider=dep.provider if dep else provider or None,
+                provider_model=dep.provider_model if dep else provider_model or None,
+                cache_hit=cache_hit is not None,
                 prompt_tokens=u.prompt_tokens,
                 completion_tokens=u.completion_tokens,
                 total_tokens=u.total_tokens or u.prompt_tokens + u.completion_tokens,

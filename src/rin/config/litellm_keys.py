@@ -32,7 +32,7 @@ GENERAL = frozenset({
     "maximum_spend_logs_retention_period", "maximum_spend_logs_retention_interval",
     "user_mcp_management_mode", "database_connection_pool_limit", "database_connection_timeout",
     "allow_requests_on_db_unavailable", "custom_auth", "max_parallel_requests",
-    "global_max_parallel_requests", "infer_model_from_keys", "background_health_checks",
+    "infer_model_from_keys", "background_health_checks",
     "health_check_interval", "health_check_details", "alerting", "alerting_threshold", "alerting_args",
     "alert_types", "alert_to_webhook_url", "use_client_credentials_pass_through_routes", "public_routes",
     "enforced_params", "enable_oauth2_auth", "enable_oauth2_proxy_auth", "use_x_forwarded_for",

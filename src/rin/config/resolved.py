@@ -56,6 +56,8 @@ class GeneralSettings:
     #: header naming the end user (Open WebUI: X-OpenWebUI-User-Email / -Id)
     user_header_name: str | None = None
     max_end_user_budget: Decimal | None = None
+    #: requests in flight at once before RIN answers 503 at once (LiteLLM's name)
+    global_max_parallel_requests: int = 1000
     #: LiteLLM's switch: no spend_log rows at all (budgets then only count this process's spend)
     disable_spend_logs: bool = False
 

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from rin.config.problems import KeyPath, Problems, is_sensitive
 
@@ -233,6 +233,7 @@ class GeneralSection(_Strict):
     user_header_name: NonEmpty | None = None
     max_end_user_budget: Money | None = None
     disable_spend_logs: bool | None = None
+    global_max_parallel_requests: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
 
 
 class LiteLLMSection(_Strict):

@@ -15,10 +15,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rin import __version__
+from rin import __version__, dashboard
 from rin.errors import (
-    AuthenticationFailed, InvalidRequest, MethodNotAllowed, PayloadTooLarge, RinError, RouteNotFound,
-    ServiceUnavailable,
+    AuthenticationFailed, InvalidRequest, MethodNotAllowed, PayloadTooLarge, RequestTimeout, RinError,
+    RouteNotFound, ServiceUnavailable,
 )
 from rin.runtime import Runtime
 from rin.server.chat import ChatHandler, embeddings, parse_chat_request
@@ -31,8 +31,11 @@ log = logging.getLogger("rin.server")
 
 Handler = Callable[["App", dict[str, Any], Receive, Send, str], Awaitable[None]]
 
+#: seconds a client may take to send each part of its request body (slow-client guard)
+BODY_TIMEOUT = 30.0
+
 #: routes anyone may call even when a master key is set
-PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness"})
+PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness"}) | dashboard.PUBLIC
 
 
 _ID_PREFIX = os.urandom(6).hex()
@@ -73,6 +76,8 @@ class App:
         self.counters = Metrics()
         runtime.listeners.append(self.counters)
         self.started = time.time()
+        self.in_flight = 0
+        self.max_in_flight = runtime.config.general.global_max_parallel_requests
         self.routes: dict[str, dict[str, Handler]] = {}
         for path in ("/v1/chat/completions", "/chat/completions"):
             self.routes[path] = {"POST": App.chat_completions}
@@ -90,6 +95,7 @@ class App:
         self.routes["/health"] = {"GET": App.health}
         self.routes["/health/liveliness"] = {"GET": App.liveliness}
         self.routes["/health/readiness"] = {"GET": App.readiness}
+        self.routes.update(dashboard.ROUTES)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -100,8 +106,19 @@ class App:
 
     async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         request_id = next_request_id()
+        if self.in_flight >= self.max_in_flight:
+            # overload: answer at once rather than queue without bound
+            await send_error(send, ServiceUnavailable(
+                f"RIN is at its limit of {self.max_in_flight} requests in flight "
+                "(general_settings.global_max_parallel_requests); retry shortly."),
+                [("x-rin-request-id", request_id), ("retry-after", "1")])
+            return
+        self.in_flight += 1
         try:
-            path = scope["path"]
+            # routes and auth are decided on the raw path: no percent-decoding, no normalising,
+            # so "/v1/chat%2Fcompletions" or "/health/../v1/models" is simply not a route
+            raw = scope.get("raw_path")
+            path = raw.decode("latin-1") if raw else scope["path"]
             methods = self.routes.get(path)
             if methods is None:
                 raise RouteNotFound(f"There is no route {path}. The API lives under /v1 (e.g. /v1/chat/completions).")
@@ -117,6 +134,8 @@ class App:
             log.exception("internal error handling request %s", request_id)
             await send_error(send, RinError("RIN hit an internal error; see the gateway log for "
                                             f"request {request_id}."), [("x-rin-request-id", request_id)])
+        finally:
+            self.in_flight -= 1
 
     def authenticate(self, scope: dict[str, Any]) -> None:
         master = self.rt.config.general.master_key
@@ -137,7 +156,11 @@ class App:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(BODY_TIMEOUT):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"The request body did not arrive within {BODY_TIMEOUT:g} s.") from None
             chunk = message.get("body", b"")
             if chunk:
                 size += len(chunk)
@@ -153,10 +176,7 @@ class App:
         header_name = self.rt.config.general.user_header_name
         user = _header(scope, header_name.lower().encode()) if header_name else None
         req = parse_chat_request(raw, rid, user)
-        if req.stream:
-            await self.chat.stream(req, send, receive)
-        else:
-            await self.chat.complete(req, send)
+        await self.chat.handle(req, send, receive, _header(scope, b"cache-control"), None)
 
     async def embeddings(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         raw = await self.read_body(scope, receive)

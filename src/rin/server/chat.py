@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from rin.cache import CacheKey, CachedAnswer, StreamRecorder, cache_scope, cacheable
 from rin.errors import InvalidRequest, RinError, UpstreamError
 from rin.params import validate_request
 from rin.providers import PROVIDERS
@@ -63,18 +65,52 @@ class OpenStream:
     backlog: list[SSEEvent] = field(default_factory=list)
 
 
-def rin_headers(state: RequestState) -> list[tuple[str, str]]:
+def rin_headers(state: RequestState, ck: CacheKey | None = None) -> list[tuple[str, str]]:
     headers = [("x-rin-request-id", state.request.request_id), ("x-rin-attempts", str(len(state.attempts)))]
     if state.deployment is not None:
         headers.append(("x-rin-model", state.deployment.label))
+    if ck is not None:
+        headers.append(("x-rin-cache-hit", "false"))
     return headers
+
 
 
 class ChatHandler:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
 
-    async def complete(self, req: ChatRequest, send: Send) -> RequestState:
+    async def handle(self, req: ChatRequest, send: Send, receive: Receive, cache_control: str | None,
+                     key_hash: str | None) -> None:
+        """Serves from the response cache when it can, else routes the request upstream."""
+        cache, ck = self.rt.cache, None
+        if cache is not None:
+            ck = cache.key(cache_scope(key_hash, req.user), req.model, req.body,
+                           cache.controls(req.body, cache_control))
+            hit = await cache.lookup(ck)
+            if hit is not None:
+                await self._serve_hit(req, hit, send)
+                return
+        if req.stream:
+            await self.stream(req, send, receive, ck)
+        else:
+            await self.complete(req, send, ck)
+
+    async def _serve_hit(self, req: ChatRequest, hit: CachedAnswer, send: Send) -> None:
+        state = RequestState(req)
+        state.model_group = hit.model_group
+        headers = [("x-rin-request-id", req.request_id), ("x-rin-attempts", "0"), ("x-rin-model", hit.deployment),
+                   ("x-rin-cache-hit", "true"), ("x-rin-response-cost", "0")]
+        try:
+            if req.stream:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": header_list(SSE, headers + [("cache-control", "no-cache")])})
+                await send({"type": "http.response.body", "body": hit.sse(req.include_usage)})
+            else:
+                await send_bytes(send, 200, hit.body, extra=headers)
+        finally:
+            self.rt.finished(state, hit.usage, "success", None, (Decimal(0), "unpriced"), cache_hit=hit.deployment)
+
+    async def complete(self, req: ChatRequest, send: Send, ck: CacheKey | None = None) -> RequestState:
         state = RequestState(req)
         transport = self.rt.transport
 
@@ -93,15 +129,18 @@ class ChatHandler:
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
         priced = self.rt.price(state, result.usage)
-        headers = rin_headers(state)
+        headers = rin_headers(state, ck)
         headers.append(("x-rin-response-cost", format(priced[0], "f")))
         try:
             await send_bytes(send, 200, result.body, extra=headers)
         finally:
             self.rt.finished(state, result.usage, "success", None, priced)
+        if ck is not None and state.deployment is not None and state.model_group is not None:
+            await self.rt.cache.store(ck, CachedAnswer.from_json(
+                result.body, result.usage, state.deployment.label, state.model_group))
         return state
 
-    async def stream(self, req: ChatRequest, send: Send, receive: Receive) -> RequestState:
+    async def stream(self, req: ChatRequest, send: Send, receive: Receive, ck: CacheKey | None = None) -> RequestState:
         state = RequestState(req)
         sent_headers = False
 
@@ -110,7 +149,7 @@ class ChatHandler:
             if not sent_headers:
                 sent_headers = True
                 await send({"type": "http.response.start", "status": 200,
-                            "headers": header_list(SSE, rin_headers(state) + [("cache-control", "no-cache")])})
+                            "headers": header_list(SSE, rin_headers(state, ck) + [("cache-control", "no-cache")])})
 
         keepalive = _KeepAlive(self.rt.config.litellm.stream_keepalive, start, send)
         try:
@@ -125,15 +164,20 @@ class ChatHandler:
             return state
         await keepalive.stop()
         status, error, relayed = "cancelled", None, 0
+        recorder = self.rt.cache.recorder() if ck is not None else None
         try:
             await start()
-            status, error, relayed = await self._relay(opened, req, send, receive)
+            status, error, relayed = await self._relay(opened, req, send, receive, recorder)
         finally:
             usage = opened.parser.usage
             if usage is None and status != "success":
                 # the upstream never said: bill what was relayed (about a token per chunk)
                 usage = Usage(prompt_tokens=req.body_size // 4, completion_tokens=relayed)
             self.rt.finished(state, usage, status, error)
+        if recorder is not None and cacheable(200, status == "success") and state.model_group is not None:
+            answer = recorder.answer(opened.parser.usage_chunk, opened.parser.usage, opened.label, state.model_group)
+            if answer is not None:
+                await self.rt.cache.store(ck, answer)
         return state
 
     def _stream_call(self, req: ChatRequest) -> Any:
@@ -158,7 +202,8 @@ class ChatHandler:
         return call
 
     async def _relay(
-        self, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive
+        self, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive,
+        recorder: StreamRecorder | None = None,
     ) -> tuple[str, RinError | None, int]:
         """Sends the stream to the client; returns the ledger status, the error if any, and how
         many payloads were relayed."""
@@ -169,39 +214,33 @@ class ChatHandler:
         watcher.add_done_callback(
             lambda w: None if w.cancelled() else loop.call_later(drain, opened.response.close))
         parser, decoder = opened.parser, opened.decoder
-        relayed = len(opened.first)
+        relayed = 0
+
+        async def emit(payloads: list[bytes]) -> None:
+            nonlocal relayed
+            if payloads:
+                relayed += len(payloads)
+                if recorder is not None:
+                    recorder.add(payloads)
+                await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
+
         try:
-            if opened.first:
-                await send({"type": "http.response.body", "body": sse_data(opened.first), "more_body": True})
+            await emit(opened.first)
             if opened.backlog and not parser.done:
-                payloads = []
-                for event in opened.backlog:
-                    payloads.extend(parser.feed(event))
-                    if parser.done:
-                        break
-                if payloads:
-                    relayed += len(payloads)
-                    await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
+                await emit(_parse_until_done(parser, opened.backlog))
             if not parser.done:
                 async for raw in opened.response.chunks():
-                    payloads: list[bytes] = []
-                    for event in decoder.feed(raw):
-                        payloads.extend(parser.feed(event))
+                    payloads = _parse_until_done(parser, decoder.feed(raw))
                     if watcher.done():
                         await _drain(opened, drain)
                         return "cancelled", None, relayed
-                    if payloads:
-                        relayed += len(payloads)
-                        await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
+                    await emit(payloads)
                     if parser.done:
                         break
                 else:
-                    tail: list[bytes] = []
-                    for event in decoder.flush():
-                        tail.extend(parser.feed(event))
+                    tail = _parse_until_done(parser, decoder.flush())
                     tail.extend(parser.finish())
-                    if tail:
-                        await send({"type": "http.response.body", "body": sse_data(tail), "more_body": True})
+                    await emit(tail)
             end = DONE
             if req.include_usage and parser.usage_chunk is not None:
                 end = b"data: " + parser.usage_chunk + b"\n\n" + DONE
@@ -223,6 +262,16 @@ class ChatHandler:
         finally:
             watcher.cancel()
             opened.response.close()
+
+
+def _parse_until_done(parser: StreamParser, events: list[SSEEvent]) -> list[bytes]:
+    """The payloads of `events`, stopping at the upstream's end marker (later bytes are ignored)."""
+    payloads: list[bytes] = []
+    for event in events:
+        payloads.extend(parser.feed(event))
+        if parser.done:
+            break
+    return payloads
 
 
 async def _read_until_first(opened: OpenStream) -> None:

@@ -1,0 +1,82 @@
+"""The dashboard's handlers, with the app's handler signature, and the routes they answer.
+
+`ROUTES` merges into the app's route table; `PUBLIC` are the paths that need no key (the page
+shell and its static files: no data). Everything under /ui/api/ goes through the app's ordinary
+master-key check, the page sending the key as `Authorization: Bearer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rin import __version__
+from rin.dashboard import assets, sync
+from rin.dashboard.redact import redact, secret_values
+from rin.dashboard.state import View, build_state
+from rin.errors import PermissionDenied
+from rin.server.responses import JSON, Receive, Send, send_bytes
+from rin.server.spend import dumps, query
+
+Handler = Callable[[Any, dict[str, Any], Receive, Send, str], Awaitable[None]]
+
+POLL_MS = 3000
+HTML = b"text/html; charset=utf-8"
+#: the page runs only its own files: no inline script, nothing from another origin, no framing
+PAGE_HEADERS = [
+    ("content-security-policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+]
+API_HEADERS = [("x-content-type-options", "nosniff"), ("cache-control", "no-store")]
+STATIC_HEADERS = [("x-content-type-options", "nosniff"), ("cache-control", "public, max-age=3600")]
+#: a header a cross-site form or image can't send: POSTs without it are refused
+CSRF_HEADER = b"x-rin-dashboard"
+
+
+async def _send_guarded(app: Any, send: Send, body: bytes, content_type: bytes,
+                        headers: list[tuple[str, str]], request_id: str) -> None:
+    body = redact(body, secret_values(app.rt.config))
+    await send_bytes(send, 200, body, content_type, [*headers, ("x-rin-request-id", request_id)])
+
+
+async def page(app: Any, scope: dict[str, Any], receive: Receive, send: Send, request_id: str) -> None:
+    body = assets.render_page(version=__version__, key_required=bool(app.rt.config.general.master_key),
+                              poll_ms=POLL_MS)
+    await _send_guarded(app, send, body, HTML, PAGE_HEADERS, request_id)
+
+
+async def state(app: Any, scope: dict[str, Any], receive: Receive, send: Send, request_id: str) -> None:
+    data = await build_state(app.rt, View.parse(query(scope)), sync.status(app.rt))
+    await _send_guarded(app, send, dumps(data), JSON, API_HEADERS, request_id)
+
+
+async def run_sync(app: Any, scope: dict[str, Any], receive: Receive, send: Send, request_id: str) -> None:
+    await app.read_body(scope, receive)
+    if not any(name == CSRF_HEADER for name, _ in scope["headers"]):
+        raise PermissionDenied("Start a sync from the dashboard (the request lacks its x-rin-dashboard header).")
+    outcome = await sync.run(app.rt)
+    await _send_guarded(app, send, dumps(outcome), JSON, API_HEADERS, request_id)
+
+
+def _static(name: str) -> Handler:
+    content_type = assets.STATIC[name]
+
+    async def handler(app: Any, scope: dict[str, Any], receive: Receive, send: Send, request_id: str) -> None:
+        await send_bytes(send, 200, assets.static_file(name), content_type, STATIC_HEADERS)
+
+    return handler
+
+
+STATIC_ROUTES: dict[str, dict[str, Handler]] = {f"/ui/static/{name}": {"GET": _static(name)}
+                                                for name in assets.STATIC}
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/ui": {"GET": page},
+    "/ui/": {"GET": page},
+    "/ui/api/state": {"GET": state},
+    "/ui/api/sync": {"POST": run_sync},
+    **STATIC_ROUTES,
+}
+PUBLIC: frozenset[str] = frozenset({"/ui", "/ui/", *STATIC_ROUTES})
