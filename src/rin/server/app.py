@@ -24,6 +24,7 @@ from rin.runtime import Runtime
 from rin.server.chat import ChatHandler, embeddings, parse_chat_request
 from rin.server import spend
 from rin.server.metrics import Metrics
+from rin.server.openapi import spec_for
 from rin.server.model_list import model_info_body
 from rin.server.responses import JSON, Receive, Send, send_bytes, send_error, send_json
 
@@ -35,7 +36,7 @@ Handler = Callable[["App", dict[str, Any], Receive, Send, str], Awaitable[None]]
 BODY_TIMEOUT = 30.0
 
 #: routes anyone may call even when a master key is set
-PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness"}) | dashboard.PUBLIC
+PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness", "/openapi.json"}) | dashboard.PUBLIC
 
 
 _ID_PREFIX = os.urandom(6).hex()
@@ -95,6 +96,7 @@ class App:
         self.routes["/health"] = {"GET": App.health}
         self.routes["/health/liveliness"] = {"GET": App.liveliness}
         self.routes["/health/readiness"] = {"GET": App.readiness}
+        self.routes["/openapi.json"] = {"GET": App.openapi}
         self.routes.update(dashboard.ROUTES)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -256,12 +258,27 @@ class App:
             "missing_env": config.missing_env,
         })
 
+    async def openapi(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        config = self.rt.config
+        await send_json(send, 200, spec_for([m for m in config.groups if config.enabled(m)]))
+
     async def liveliness(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         await send_bytes(send, 200, b'"I\'m alive!"', JSON)
 
     async def readiness(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        await send_json(send, 200, {"status": "ready", "version": __version__,
-                                    "uptime_seconds": round(time.time() - self.started, 1)})
+        """Ready while it can answer; a ledger outage is reported (rows wait, nothing is lost)."""
+        ledger = self.rt.ledger
+        body: dict[str, Any] = {"status": "ready", "version": __version__,
+                                "uptime_seconds": round(time.time() - self.started, 1),
+                                "in_flight": self.in_flight}
+        if ledger is not None:
+            body["ledger"] = {"healthy": ledger.healthy, "database": ledger.label, "pending_rows": ledger.pending,
+                              "lag_seconds": round(ledger.lag_seconds, 3)}
+            if not ledger.healthy:
+                body["status"] = "degraded"
+        if self.rt.cache is not None:
+            body["cache"] = self.rt.cache.stats()
+        await send_json(send, 200, body)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -125,6 +125,7 @@ class ChatHandler:
         try:
             result = await self.rt.router.run(state, call)
         except RinError as err:
+            _log_failure(req, state, err)
             await send_error(send, err, rin_headers(state))
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
@@ -155,6 +156,7 @@ class ChatHandler:
         try:
             opened: OpenStream = await self.rt.router.run(state, self._stream_call(req))
         except RinError as err:
+            _log_failure(req, state, err)
             await keepalive.stop()
             if sent_headers:
                 await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
@@ -262,6 +264,13 @@ class ChatHandler:
         finally:
             watcher.cancel()
             opened.response.close()
+
+
+def _log_failure(req: ChatRequest, state: RequestState, err: RinError) -> None:
+    """One line per request that failed on the provider side (client mistakes are not logged)."""
+    if err.status >= 500 or isinstance(err, UpstreamError):
+        log.warning("request %s for %s failed after %d attempt(s): %s", req.request_id, req.model,
+                    len(state.attempts), err.message)
 
 
 def _parse_until_done(parser: StreamParser, events: list[SSEEvent]) -> list[bytes]:
