@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import report
+from bench import report, scenarios
 from bench.client import measure_latency
 from bench.gateways import (CHAT_PATH, Gateway, GatewayError, cpu_seconds, ensure_litellm,
                             floor_spec, litellm_spec, rin_spec, write_config)
@@ -27,7 +27,13 @@ TARGET_NAMES = ("direct", "floor", "rin", "litellm")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per throughput run (10)")
+    parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                        help="run scenario(s) instead of the main comparison: "
+                             + ", ".join(scenarios.NAMES) + " or all (repeat or comma-separate)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="seconds per throughput run (10; scenarios: 5)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="scenarios ledger and workers: alternating rounds of each variant (2)")
     parser.add_argument("--concurrency", type=int, default=50, help="connections for throughput (50)")
     parser.add_argument("--requests", type=int, default=2000,
                         help="sequential requests per latency run (2000; streams: a quarter)")
@@ -53,6 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"--only: unknown target(s) {', '.join(sorted(unknown))}; use {','.join(TARGET_NAMES)}")
     args.targets = chosen
+    args.scenario = scenarios.parse_names(args.scenario)
+    if unknown := set(args.scenario) - set(scenarios.NAMES):
+        parser.error(f"--scenario: unknown {', '.join(sorted(unknown))}; use {', '.join(scenarios.NAMES)} or all")
+    if args.duration is None:
+        args.duration = 5.0 if args.scenario else 10.0
     if args.loadgen == "wrk" and not have_wrk():
         parser.error(INSTALL_HINT)
     return args
@@ -195,6 +206,10 @@ def run_all(args: argparse.Namespace, pin: Pinning, notes: list[str]) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scenario:
+        if args.loadgen == "auto" and not have_wrk():
+            say(INSTALL_HINT + "; throughput below measures the aiohttp load generator")
+        return scenarios.run(args.scenario, args)
     pin = Pinning(args.pin)
     pin.pin_self()
     loadgen = "wrk" if args.loadgen == "wrk" or (args.loadgen == "auto" and have_wrk()) else "python-aiohttp"

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 CHAT_BODY = json.dumps({
     "model": "bench-model",
@@ -42,11 +43,26 @@ def post_request(port: int, path: str, body: str) -> bytes:
             f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
 
+def chat_body(model: str = "bench-model", content: str = "Hello, how are you?", stream: bool = False) -> str:
+    """The bench's chat body with another model or message (CHAT_BODY is the default one)."""
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": content}],
+                               "max_tokens": 16}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
 @dataclass
 class Response:
     status: int
     body: bytes
     first_token_ns: int | None = None  # perf_counter_ns when the first content token arrived
+    head: bytes = b""  # status line and headers, as received
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        match = re.search(rb"\r\n" + re.escape(name.encode()) + rb":[ \t]*([^\r]*)", self.head, re.IGNORECASE)
+        return match.group(1).decode("latin-1").strip() if match else None
 
 
 class Connection:
@@ -101,11 +117,12 @@ class Connection:
         status = int(head[9:12])
         if _CHUNKED.search(head):
             response = self._read_chunked(status, watch_tokens)
+            response.head = head
         else:
             match = _CONTENT_LENGTH.search(head)
             if match is None:
                 raise ProtocolError("response has neither Content-Length nor chunked framing")
-            response = Response(status, self._take(int(match.group(1))))
+            response = Response(status, self._take(int(match.group(1))), head=head)
             if watch_tokens and TokenScanner().feed(response.body + b"\n"):
                 response.first_token_ns = time.perf_counter_ns()  # a buffered stream: all at once
         if _CONNECTION_CLOSE.search(head):
@@ -169,18 +186,28 @@ class Timings:
         return self.ms[index]
 
 
-def measure_latency(port: int, path: str, count: int, warmup: int, stream: bool = False) -> Timings:
+def measure_latency(port: int, path: str, count: int, warmup: int, stream: bool = False,
+                    body: str | None = None) -> Timings:
     """`count` sequential requests on one keep-alive connection after `warmup` unmeasured ones.
 
     Non-streaming: the time to the full response. Streaming: the time to the first content token.
+    `body` replaces the bench's chat body (same body every time).
     """
-    raw = post_request(port, path, STREAM_BODY if stream else CHAT_BODY)
+    raw = post_request(port, path, body or (STREAM_BODY if stream else CHAT_BODY))
+    return measure_sequence(port, [raw] * (warmup + count), warmup, stream)
+
+
+def measure_sequence(port: int, raws: list[bytes], warmup: int, stream: bool = False,
+                     check: Callable[[Response], str | None] | None = None) -> Timings:
+    """Sends the pre-built requests `raws` one after another on one keep-alive connection and
+    times all but the first `warmup`. `check` may reject a 200 (returns why): it counts as an error.
+    """
     conn = Connection(port)
     durations: list[float] = []
     errors = 0
     first_error = ""
     try:
-        for i in range(warmup + count):
+        for i, raw in enumerate(raws):
             start = time.perf_counter_ns()
             try:
                 response = conn.request(raw, watch_tokens=stream)
@@ -192,6 +219,10 @@ def measure_latency(port: int, path: str, count: int, warmup: int, stream: bool 
             if response.status != 200 or end is None:
                 errors += 1
                 first_error = first_error or f"HTTP {response.status}: {response.body[:300]!r}"
+                continue
+            if check is not None and (why := check(response)):
+                errors += 1
+                first_error = first_error or why
                 continue
             if i >= warmup:
                 durations.append((end - start) / 1e6)

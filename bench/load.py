@@ -45,17 +45,19 @@ def have_wrk() -> bool:
 
 
 def run_load(url: str, concurrency: int, duration: float, threads: int = 1,
-             tool: str = "auto", preexec: Callable[[], None] | None = None) -> LoadResult:
+             tool: str = "auto", preexec: Callable[[], None] | None = None,
+             body: str = CHAT_BODY) -> LoadResult:
+    """`body` is POSTed as is by every request (default: the bench's small chat body)."""
     if tool == "wrk" or (tool == "auto" and have_wrk()):
-        return run_wrk(url, concurrency, duration, threads, preexec)
-    return run_python(url, concurrency, duration, preexec)
+        return run_wrk(url, concurrency, duration, threads, preexec, body)
+    return run_python(url, concurrency, duration, preexec, body)
 
 
 def run_wrk(url: str, concurrency: int, duration: float, threads: int = 1,
-            preexec: Callable[[], None] | None = None) -> LoadResult:
+            preexec: Callable[[], None] | None = None, body: str = CHAT_BODY) -> LoadResult:
     argv = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
             "--timeout", "5s", "--latency", "-s", str(LUA_SCRIPT), url]
-    env = {**os.environ, "BENCH_BODY": CHAT_BODY}
+    env = {**os.environ, "BENCH_BODY": body}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, preexec_fn=preexec,
                           timeout=duration + 30)
     if done.returncode != 0:
@@ -89,9 +91,9 @@ def parse_wrk(output: str) -> LoadResult:
 
 
 def run_python(url: str, concurrency: int, duration: float,
-               preexec: Callable[[], None] | None = None) -> LoadResult:
+               preexec: Callable[[], None] | None = None, body: str = CHAT_BODY) -> LoadResult:
     argv = [sys.executable, "-m", "bench.load", url, "--concurrency", str(concurrency),
-            "--duration", str(duration)]
+            "--duration", str(duration), "--body", body]
     done = subprocess.run(argv, capture_output=True, text=True, preexec_fn=preexec,
                           cwd=Path(__file__).resolve().parent.parent, timeout=duration + 60)
     if done.returncode != 0:
@@ -99,10 +101,10 @@ def run_python(url: str, concurrency: int, duration: float,
     return LoadResult(**json.loads(done.stdout))
 
 
-async def _generate(url: str, concurrency: int, duration: float) -> LoadResult:
+async def _generate(url: str, concurrency: int, duration: float, body_text: str = CHAT_BODY) -> LoadResult:
     import aiohttp
 
-    body = CHAT_BODY.encode()
+    body = body_text.encode()
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
     latencies: list[float] = []
     errors = 0
@@ -147,13 +149,14 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--body", default=CHAT_BODY, help="JSON body to POST (the bench's chat body)")
     args = parser.parse_args()
     try:
         import uvloop
     except ImportError:
-        result = asyncio.run(_generate(args.url, args.concurrency, args.duration))
+        result = asyncio.run(_generate(args.url, args.concurrency, args.duration, args.body))
     else:
-        result = uvloop.run(_generate(args.url, args.concurrency, args.duration))
+        result = uvloop.run(_generate(args.url, args.concurrency, args.duration, args.body))
     print(json.dumps(asdict(result)))
 
 

@@ -107,6 +107,14 @@ def floor_note(results: dict[str, dict[str, Any]]) -> str | None:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    """The main table (when a main run was saved), then each scenario's section."""
+    parts = [main_markdown(report)] if report.get("results") else []
+    for name, section in (report.get("scenarios") or {}).items():
+        parts.append(f"## scenario `{name}`\n\n{section.get('markdown', '')}")
+    return "\n".join(parts)
+
+
+def main_markdown(report: dict[str, Any]) -> str:
     results = report["results"]
     shown = [(key, label) for key, label in COLUMNS if key in results]
     rin_checks = report.get("checks", {})
@@ -140,7 +148,30 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_latest() -> dict[str, Any]:
+    try:
+        data = json.loads((RESULTS / "latest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def save(report: dict[str, Any]) -> tuple[Path, Path]:
+    """Writes a main run; scenario sections saved earlier are kept (each carries its own date)."""
+    previous = load_latest().get("scenarios")
+    if previous and "scenarios" not in report:
+        report = {**report, "scenarios": previous}
+    return _write(report)
+
+
+def save_scenario(name: str, section: dict[str, Any]) -> tuple[Path, Path]:
+    """Adds (or replaces) one scenario's section, keeping the main run and the other scenarios."""
+    report = load_latest()
+    report.setdefault("scenarios", {})[name] = section
+    return _write(report)
+
+
+def _write(report: dict[str, Any]) -> tuple[Path, Path]:
     RESULTS.mkdir(exist_ok=True)
     json_path, md_path = RESULTS / "latest.json", RESULTS / "latest.md"
     json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

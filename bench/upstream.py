@@ -5,6 +5,13 @@ body contains `"stream": true`, a chunked SSE stream of content chunks, a usage 
 `[DONE]`), and anything else with a 404. It parses only what HTTP/1.1 keep-alive needs: the end of
 the headers, `Content-Length`, and `Connection: close`. No pipelining, no chunked request bodies.
 
+Faults are chosen by the model name in the body: a body containing `fail-NNN` (for example the
+model `fail-500`, or `openai/fail-503-a` in a gateway config) is answered with HTTP NNN and an
+OpenAI-shaped error body. The check is one substring search, so the happy path stays as fast.
+
+It counts what it serves in shared memory (chat requests, and how many of them were faulted), read
+by the bench through `Upstream.stats()` or by anyone with `GET /_stats` (JSON).
+
 Run it on its own: `python -m bench.upstream --port 9000 [--delay-ms 5]`.
 """
 
@@ -17,6 +24,8 @@ import multiprocessing
 import re
 import socket
 import time
+from http import HTTPStatus
+from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
 CONTENT_WORDS = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?", " 😊"]
@@ -27,6 +36,16 @@ MODEL = "bench-model"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 _CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
 _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
+_FAULT = re.compile(rb"fail-(\d{3})")
+
+# Indexes into the shared counters.
+CHAT_REQUESTS, FAULTED = 0, 1
+STAT_NAMES = ("chat_requests", "faulted")
+
+
+def new_counters() -> Any:
+    """Counters shared with forked children: plain int64s, written only by the upstream's loop."""
+    return RawArray("q", len(STAT_NAMES))
 
 
 def completion_body() -> bytes:
@@ -87,14 +106,39 @@ STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
 STREAM_EVENTS = [_http_chunk(event) for event in stream_events()]
 STREAM_END = b"0\r\n\r\n"
 STREAM_RESPONSE = STREAM_HEAD + b"".join(STREAM_EVENTS) + STREAM_END
+_FAULT_RESPONSES: dict[bytes, bytes] = {}
+
+
+def fault_response(code: bytes) -> bytes:
+    """HTTP `code` with an OpenAI error body (type by status class), built once per code."""
+    response = _FAULT_RESPONSES.get(code)
+    if response is None:
+        status = int(code)
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Injected Fault"
+        kind = ("rate_limit_exceeded" if status == 429 else
+                "server_error" if status >= 500 else "invalid_request_error")
+        body = json.dumps({"error": {"message": f"bench upstream: injected HTTP {status}", "type": kind,
+                                     "param": None, "code": None}}, separators=(",", ":")).encode()
+        response = _response(b"%d %s" % (status, phrase.encode()), b"application/json", body)
+        _FAULT_RESPONSES[code] = response
+    return response
+
+
+def stats_response(counters: Any) -> bytes:
+    body = json.dumps({name: counters[i] for i, name in enumerate(STAT_NAMES)}).encode()
+    return _response(b"200 OK", b"application/json", body)
 
 
 class UpstreamProtocol(asyncio.Protocol):
     """One connection: read a request head and body, answer with canned bytes, repeat."""
 
-    def __init__(self, delay: float, chunk_delay: float) -> None:
+    def __init__(self, delay: float, chunk_delay: float, counters: Any) -> None:
         self.delay = delay
         self.chunk_delay = chunk_delay
+        self.counters = counters
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.busy = False
@@ -135,7 +179,15 @@ class UpstreamProtocol(asyncio.Protocol):
     def _answer(self, head: bytes, body: bytes, close: bool) -> None:
         assert self.transport is not None
         if not _is_chat(head):
-            self.transport.write(NOT_FOUND)
+            self.transport.write(stats_response(self.counters) if head.startswith(b"GET /_stats")
+                                 else NOT_FOUND)
+            if close:
+                self.transport.close()
+            return
+        self.counters[CHAT_REQUESTS] += 1
+        if b"fail-" in body and (fault := _FAULT.search(body)):
+            self.counters[FAULTED] += 1
+            self.transport.write(fault_response(fault.group(1)))
         elif _STREAM_TRUE.search(body):
             self.transport.write(STREAM_RESPONSE)
         else:
@@ -149,7 +201,8 @@ class UpstreamProtocol(asyncio.Protocol):
             await asyncio.sleep(self.delay)
         if self.transport.is_closing():
             return
-        if self.chunk_delay and _is_chat(head) and _STREAM_TRUE.search(body):
+        if self.chunk_delay and _is_chat(head) and _STREAM_TRUE.search(body) and b"fail-" not in body:
+            self.counters[CHAT_REQUESTS] += 1
             self.transport.write(STREAM_HEAD)
             for event in STREAM_EVENTS:
                 if self.transport.is_closing():
@@ -181,13 +234,15 @@ def _install_uvloop() -> str:
     return "uvloop"
 
 
-def serve(sock: socket.socket, delay: float = 0.0, chunk_delay: float = 0.0) -> None:
+def serve(sock: socket.socket, delay: float = 0.0, chunk_delay: float = 0.0,
+          counters: Any = None) -> None:
     """Serves on an already bound, listening socket until the process is terminated."""
     _install_uvloop()
+    counters = new_counters() if counters is None else counters
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: UpstreamProtocol(delay, chunk_delay), sock=sock,
+        server = await loop.create_server(lambda: UpstreamProtocol(delay, chunk_delay, counters), sock=sock,
                                           backlog=1024)
         async with server:
             await server.serve_forever()
@@ -209,10 +264,15 @@ class Upstream:
     def __init__(self, delay: float = 0.0, chunk_delay: float = 0.0) -> None:
         self.sock = listening_socket()
         self.port: int = self.sock.getsockname()[1]
+        self.counters = new_counters()
         # fork keeps the bound socket; the child owns the accept loop, the parent only closes it.
         context = multiprocessing.get_context("fork")
-        self.process = context.Process(target=serve, args=(self.sock, delay, chunk_delay),
+        self.process = context.Process(target=serve, args=(self.sock, delay, chunk_delay, self.counters),
                                        name="bench-upstream", daemon=True)
+
+    def stats(self) -> dict[str, int]:
+        """The upstream's own counts so far: `chat_requests` (faulted ones included), `faulted`."""
+        return {name: int(self.counters[i]) for i, name in enumerate(STAT_NAMES)}
 
     @property
     def base_url(self) -> str:

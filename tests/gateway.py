@@ -29,7 +29,9 @@ class Gateway:
     """One `rin serve` process on a free port, with its log captured to a file."""
 
     def __init__(self, config: dict[str, Any] | str, workdir: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+                 args: list[str] | None = None, api_key: str | None = None) -> None:
+        #: sent as the Bearer token by request() and openai() unless a call says otherwise
+        self.api_key = api_key
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "config.yaml"
@@ -86,18 +88,22 @@ class Gateway:
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
                 raw: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
         data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+        base = {"content-type": "application/json"}
+        if self.api_key:
+            base["authorization"] = "Bearer " + self.api_key
         req = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                     headers={"content-type": "application/json", **(headers or {})})
+                                     headers={**base, **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
         except urllib.error.HTTPError as err:
             return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
-    def openai(self, api_key: str = "sk-anything", **kwargs: Any):  # type: ignore[no-untyped-def]
+    def openai(self, api_key: str | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
         import openai
 
-        return openai.OpenAI(base_url=self.base_url + "/v1", api_key=api_key, max_retries=0, **kwargs)
+        key = api_key or self.api_key or "sk-anything"
+        return openai.OpenAI(base_url=self.base_url + "/v1", api_key=key, max_retries=0, **kwargs)
 
     def __enter__(self) -> "Gateway":
         return self.start()

@@ -8,23 +8,31 @@ deployment and provider budgets always make the router move down the fallback ch
 
 Windows are aligned (every `30d` window starts at a multiple of 30 days since the Unix epoch, `1mo`
 at a calendar month), so a restarted gateway finds the same window and rebuilds it from the ledger.
-Check-and-reserve is synchronous on the event loop, so it is atomic within a process.
+
+In one process, check-and-reserve is synchronous on the event loop, so it is atomic. With several
+instances (`shared`, a rin.shared.budgets.BudgetStore over Redis) `reserve` returns an awaitable:
+one Lua call checks and holds every scope at once, and each `Budget` mirrors the fleet's figures.
+`settle` stays synchronous: its Redis write runs in a task the store owns.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rin.config.resolved import Config
 from rin.cost import estimate_max_cost, price_for
-from rin.errors import BudgetExceeded
+from rin.errors import BudgetExceeded, RinError, ServiceUnavailable
+from rin.redis_link import RedisUnavailable
 from rin.types import Deployment
+
+if TYPE_CHECKING:
+    from rin.shared.budgets import BudgetStore
 
 log = logging.getLogger("rin.budget")
 
@@ -74,7 +82,7 @@ class Budget:
 
     def describe(self) -> str:
         resets = f", resets {self.end.isoformat()}" if self.end else ""
-        return f"{self.label}: spent ${self.spent:.6f} of ${self.limit:.2f}{resets}"
+        return f"{self.label}: spent ${self.spent:.6f} of ${format(self.limit, 'f')}{resets}"
 
 
 def _carry(old: Budget, new: Budget) -> Budget:
@@ -86,18 +94,24 @@ def _carry(old: Budget, new: Budget) -> Budget:
 
 @dataclass(slots=True)
 class Hold:
-    """A request's reservation: the budgets it holds and how much."""
+    """A request's reservation: the budgets it holds and how much. A hold in Redis also has its id,
+    its amount in nano-dollars and the keys of the budget windows it is held on."""
 
     amount: Decimal
     budgets: list[Budget] = field(default_factory=list)
+    id: str = ""
+    nanos: int = 0
+    keys: tuple[str, ...] = ()
 
 
 class Budgets:
     def __init__(self, config: Config, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 alert: Callable[[Budget, Decimal], None] | None = None) -> None:
+                 alert: Callable[[Budget, Decimal], None] | None = None,
+                 shared: "BudgetStore | None" = None) -> None:
         self.config = config
         self.now = now
         self.alert = alert
+        self.shared = shared
         #: prices of synced OpenRouter models (set by the runtime when a catalogue is loaded)
         self.catalog_lookup: Any = None
         g = config.general
@@ -121,6 +135,8 @@ class Budgets:
         current = self.now()
         for budget in self.all():
             budget.start, budget.end = window(budget.duration, current)
+        if shared is not None:
+            shared.attach(self)
 
     def adopt(self, old: "Budgets") -> None:
         """Keeps the live state across a reload: a budget with the same scope stays the same
@@ -136,6 +152,9 @@ class Budgets:
                 budget.limit = self.config.general.max_end_user_budget
                 budget.hard = self.config.general.enforce_budget
                 self.users[user] = budget
+        if self.shared is None and old.shared is not None:
+            self.shared = old.shared
+            self.shared.attach(self)
 
     def all(self) -> list[Budget]:
         out = [self.global_budget] if self.global_budget else []
@@ -165,22 +184,49 @@ class Budgets:
         return estimate_max_cost(prices, max(body_size // 4, 1), int(max_out))
 
     def reserve(self, dep: Deployment, user: str | None, body: dict[str, Any], body_size: int,
-                previous: Hold | None) -> Hold | BudgetExceeded:
+                previous: Hold | None) -> Hold | RinError | Awaitable[Hold | RinError]:
         """Releases `previous`, then holds the worst-case cost of calling `dep` on every budget
-        that applies, or returns the refusal of the first budget it would overrun."""
-        if previous is not None:
-            self.release(previous)
+        that applies, or returns the refusal of the first budget it would overrun. Shared budgets
+        return an awaitable; while Redis is unavailable a hard budget refuses (503)."""
         budgets = self.applicable(dep, user)
         if not budgets:
+            self.release(previous)
             return Hold(Decimal(0))
         amount = self.worst_case(dep, body, body_size)
         now = self.now()
         for budget in budgets:
             budget.roll(now)
+        if self.shared is not None:
+            return self._reserve_shared(budgets, amount, previous)
+        self.release(previous)
+        for budget in budgets:
             if budget.hard and budget.spent + budget.reserved + amount > budget.limit:
-                return BudgetExceeded(
-                    f"Budget exhausted: {budget.describe()}; this request could cost up to ${amount:.6f}. "
-                    "Raise the limit, wait for the window to reset, or use a cheaper model.")
+                return self._exceeded(budget, amount)
+        return self._hold_locally(budgets, amount)
+
+    async def _reserve_shared(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | RinError:
+        assert self.shared is not None
+        if previous is not None and not previous.keys:
+            self.release(previous)
+            previous = None
+        try:
+            held = await self.shared.reserve(budgets, amount, previous)
+        except RedisUnavailable as err:
+            if any(b.hard for b in budgets):
+                return ServiceUnavailable(
+                    f"budget state unavailable (Redis {err.where}: {err.reason}); "
+                    "refusing rather than risking overspend. Retry shortly.")
+            return self._hold_locally(budgets, amount)  # soft budgets only count: count here
+        return held if isinstance(held, Hold) else self._exceeded(held, amount)
+
+    @staticmethod
+    def _exceeded(budget: Budget, amount: Decimal) -> BudgetExceeded:
+        return BudgetExceeded(
+            f"Budget exhausted: {budget.describe()}; this request could cost up to ${amount:.6f}. "
+            "Raise the limit, wait for the window to reset, or use a cheaper model.")
+
+    @staticmethod
+    def _hold_locally(budgets: list[Budget], amount: Decimal) -> Hold:
         for budget in budgets:
             budget.reserved += amount
         return Hold(amount, budgets)
@@ -188,27 +234,53 @@ class Budgets:
     def release(self, hold: Hold | None) -> None:
         if hold is None:
             return
-        for budget in hold.budgets:
-            budget.reserved -= hold.amount
+        if hold.keys:
+            assert self.shared is not None
+            self.shared.release(hold)
+        else:
+            for budget in hold.budgets:
+                budget.reserved -= hold.amount
         hold.budgets = []
 
     def settle(self, hold: Hold | None, dep: Deployment | None, user: str | None, cost: Decimal) -> None:
         """Releases the hold and books the real cost on the budgets of the deployment that answered."""
-        self.release(hold)
-        if not cost:
-            return
-        budgets = self.applicable(dep, user) if dep is not None else [
-            b for b in (self.global_budget, self.user_budget(user)) if b is not None]
-        now = self.now()
+        budgets: list[Budget] = []
+        if cost:
+            budgets = self.applicable(dep, user) if dep is not None else [
+                b for b in (self.global_budget, self.user_budget(user)) if b is not None]
+            now = self.now()
+            for budget in budgets:
+                budget.roll(now)
+        if self.shared is None or hold is not None and not hold.keys:
+            self.release(hold)
+            hold = None
+        if self.shared is None:
+            self.book_locally(budgets, cost)
+        else:
+            self.shared.settle(hold, budgets, cost)
+
+    def book_locally(self, budgets: list[Budget], cost: Decimal) -> None:
+        """Adds `cost` to this process's figures (one process, or shared budgets while Redis is away)."""
         for budget in budgets:
-            budget.roll(now)
             budget.spent += cost
             if not budget.alerted and budget.spent >= budget.limit * self.threshold:
-                budget.alerted = True
-                log.warning("budget: %s (%.0f%% used)", budget.describe(),
-                            budget.spent / budget.limit * 100 if budget.limit else 100)
-                if self.alert is not None:
-                    self.alert(budget, cost)
+                self.warn(budget, cost)
+
+    def warn(self, budget: Budget, cost: Decimal) -> None:
+        """The once-per-window warning at the alert threshold (80% by default)."""
+        budget.alerted = True
+        log.warning("budget: %s (%.0f%% used)", budget.describe(),
+                    budget.spent / budget.limit * 100 if budget.limit else 100)
+        if self.alert is not None:
+            self.alert(budget, cost)
+
+    def current(self, users: bool = True) -> list[Budget]:
+        """Every budget (optionally without the per-user ones), rolled to the window of now."""
+        now = self.now()
+        out = [b for b in self.all() if users or not b.scope.startswith("user:")]
+        for budget in out:
+            budget.roll(now)
+        return out
 
     async def rebuild(self, spent_since: Callable[..., Any], report: Callable[..., Any]) -> None:
         """Fills each window's spend from the ledger (at startup)."""

@@ -237,7 +237,23 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--since", help="a span such as 30d or 24h, or an ISO date")
     spend.add_argument("--json", action="store_true")
     spend.set_defaults(func=cmd_spend)
+
+    from rin.keys.cli import add_keys_parser
+
+    add_keys_parser(sub)
+
+    export = sub.add_parser("openwebui-export",
+                            help="write Open WebUI's model settings (names, capabilities) for import")
+    export.add_argument("--config")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_openwebui_export)
     return parser
+
+
+def cmd_openwebui_export(args: argparse.Namespace) -> int:
+    from rin.openwebui import run_export
+
+    return run_export(config_path(args.config), args.out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,24 +8,30 @@ already running keep the objects they started with.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rin.budgets import Budgets
+from rin.budgets import Budgets, Hold
+from rin.keys import KeyRing, KeyStore, VirtualKey
+from rin.keys.limits import KeyLimits
 from rin.cache import build_cache
 from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
-from rin.errors import BudgetExceeded, RinError
+from rin.errors import RinError
 from rin.ledger import Ledger, SpendRow
 from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
 from rin.server.model_list import model_list_body
+from rin.shared import SharedState
 from rin.transport import Transport
-from rin.types import Deployment, Usage
+from rin.types import ChatRequest, Deployment, Usage
 
 log = logging.getLogger("rin")
 
@@ -48,8 +54,12 @@ class Runtime:
         self.transport = transport or Transport()
         self._background: set[asyncio.Task[None]] = set()
         self.ledger = None if base.general.disable_spend_logs else Ledger(base.general.database_url)
+        self.keys = KeyRing(KeyStore.from_url(base.general.database_url))
+        self.key_limits = KeyLimits()
+        #: cooldowns, budgets and rpm/tpm shared through Redis (router_settings.redis_host), else None
+        self.shared = SharedState.connect(base.router)
         config, catalog = expand_cached(base)
-        self.budgets = Budgets(config, alert=self.alert)
+        self.budgets = Budgets(config, alert=self.alert, shared=self.shared.budgets if self.shared else None)
         self.budgets.catalog_lookup = catalog.lookup if catalog else None
         self.gen = self._build(base, config, catalog)
         self.cache = build_cache(config.litellm, config.router)
@@ -60,6 +70,8 @@ class Runtime:
     def _build(self, base: Config, config: Config, catalog: Catalog | None,
                previous: Generation | None = None) -> Generation:
         router = Router(config, budget_gate=self.budget_gate, previous=previous.router if previous else None)
+        if self.shared is not None:
+            self.shared.bind(router)
         return Generation(base, config, catalog, router, model_list_body(config))
 
     @property
@@ -74,6 +86,11 @@ class Runtime:
         if self.ledger is not None:
             await self.ledger.start()
             await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
+        if self.config.general.master_key:
+            await self.keys.start(interval=10.0)
+            await self._seed_key_spend()
+        if self.shared is not None:
+            await self.shared.start()  # after the rebuild: seeds Redis from the ledger where it has nothing
         settings = self.config.catalog
         if settings.enabled and settings.sync_on_startup and self.config.openrouter.api_key:
             self._spawn(self._sync_loop())
@@ -84,9 +101,29 @@ class Runtime:
             task.cancel()
         if self.cache is not None:
             await self.cache.close()
+        if self.shared is not None:
+            await self.shared.close()
+        await self.keys.close()
         if self.ledger is not None:
             await self.ledger.close()
         await self.transport.close()
+
+    async def _seed_key_spend(self) -> None:
+        """Each budgeted key's spend in its current window, from the ledger."""
+        for key in self.keys.live():
+            if key.max_budget is not None:
+                with contextlib.suppress(RinError):
+                    self.key_limits.seed(key, await self.keys.store.current_spend(key.key_hash))
+
+    def admit_key(self, key: VirtualKey, req: ChatRequest) -> None:
+        """A virtual key's own limits: models, rpm / tpm, budget (reserving the worst case)."""
+        req.api_key_hash = key.key_hash
+        worst = Decimal(0)
+        if key.max_budget is not None:
+            deps = self.config.enabled(req.model)
+            if deps:
+                worst = self.budgets.worst_case(deps[0], req.body, req.body_size)
+        self.key_limits.admit(key, req.model, req.request_id, worst)
 
     def swap(self, base: Config, catalog: Catalog | None) -> None:
         """Serves `base` expanded with `catalog`, swapped in one assignment. Requests in flight
@@ -177,14 +214,15 @@ class Runtime:
         except Exception as exc:  # noqa: BLE001 - an alert must never hurt a request
             log.warning("budget alert webhook failed: %s", type(exc).__name__)
 
-    def budget_gate(self, dep: Deployment, state: RequestState) -> BudgetExceeded | None:
+    def budget_gate(self, dep: Deployment, state: RequestState) -> RinError | None | Awaitable[RinError | None]:
         req = state.request
         hold = self.budgets.reserve(dep, req.user, req.body, req.body_size, state.hold)
-        if isinstance(hold, BudgetExceeded):
-            state.hold = None
-            return hold
-        state.hold = hold
-        return None
+        if inspect.isawaitable(hold):
+            return self._admit_later(hold, state)
+        return _admit(hold, state)
+
+    async def _admit_later(self, pending: Awaitable[Hold | RinError], state: RequestState) -> RinError | None:
+        return _admit(await pending, state)
 
     def price(self, state: RequestState, usage: Usage | None) -> tuple[Decimal, CostSource]:
         dep = state.deployment
@@ -207,8 +245,14 @@ class Runtime:
         writes one ledger row (never one per attempt)."""
         cost, source = priced or self.price(state, usage)
         req = state.request
+        if req.api_key_hash is not None:
+            self.key_limits.settle(req.api_key_hash, req.request_id, cost,
+                                   usage.total_tokens if usage is not None else 0)
         self.budgets.settle(state.hold, state.deployment, req.user, cost)
         state.hold = None
+        if state.deployment is not None and usage is not None:  # tpm: tokens are known only now
+            self.router.stats.add_tokens(state.deployment.id, usage.total_tokens or usage.prompt_tokens
+                                         + usage.completion_tokens)
         if self.ledger is not None:
             dep = state.deployment
             u = usage or Usage()
@@ -234,11 +278,20 @@ class Runtime:
                 user=req.user,
                 deployment_id=dep.id if dep else None,
                 error_type=type(error).__name__ if error else None,
+                api_key_hash=req.api_key_hash,
                 cached_tokens=u.cached_tokens,
                 reasoning_tokens=u.reasoning_tokens,
             ))
         for listener in self.listeners:
             listener(state, usage, status, error)
+
+
+def _admit(hold: Hold | RinError, state: RequestState) -> RinError | None:
+    if isinstance(hold, RinError):
+        state.hold = None
+        return hold
+    state.hold = hold
+    return None
 
 
 def _when(catalog: Catalog | None) -> str | None:

@@ -110,6 +110,8 @@ class ChatRequest:
     request_id: str = ""
     #: size of the request body in bytes: a cheap upper bound for the prompt's size
     body_size: int = 0
+    #: sha256 of the virtual key that sent it (None for the master key or an open gateway)
+    api_key_hash: str | None = None
     #: (has images, has tools), worked out only when a candidate model lacks a capability
     needs: tuple[bool, bool] | None = None
 

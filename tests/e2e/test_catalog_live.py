@@ -17,6 +17,7 @@ from tests.e2e.conftest import KEYS, deployment
 from tests.gateway import REPO, Gateway
 
 MESSAGES = [{"role": "user", "content": "hello"}]
+ADMIN = "sk-admin-catalog"
 
 
 def catalog_config(fake, **catalog) -> dict:
@@ -28,6 +29,7 @@ def catalog_config(fake, **catalog) -> dict:
                        "OPENROUTER_API_KEY"),
         ],
         "catalog": {"exclude": ["openrouter/*"], **catalog},
+        "general_settings": {"master_key": ADMIN},
     }
 
 
@@ -50,7 +52,7 @@ def wait_for(condition, seconds: float = 15.0) -> bool:
 
 def test_startup_sync_adds_the_catalogue_and_enriches_aliases(fake, tmp_path):
     fake.set_fault("models", None)
-    with Gateway(catalog_config(fake), tmp_path, env=env(fake)) as gw:
+    with Gateway(catalog_config(fake), tmp_path, env=env(fake), api_key=ADMIN) as gw:
         assert wait_for(lambda: "openrouter/anthropic/claude-sonnet-4.5" in listed(gw))
         ids = listed(gw)
         assert "openrouter/openai/gpt-4o-mini" in ids and "openrouter/auto" not in ids  # exclude filter
@@ -81,7 +83,7 @@ def test_startup_sync_adds_the_catalogue_and_enriches_aliases(fake, tmp_path):
 
 
 def test_unlisted_catalogue_models_stay_routable(fake, tmp_path):
-    with Gateway(catalog_config(fake, expose=False), tmp_path, env=env(fake)) as gw:
+    with Gateway(catalog_config(fake, expose=False), tmp_path, env=env(fake), api_key=ADMIN) as gw:
         status, _, body = gw.request("POST", "/admin/sync")
         assert status == 200 and orjson.loads(body)["models"] >= 10
         assert listed(gw) == {"openrouter/gpt-4o", "openrouter/retired"}
@@ -90,7 +92,7 @@ def test_unlisted_catalogue_models_stay_routable(fake, tmp_path):
 
 
 def test_failed_sync_keeps_the_last_good_catalogue(fake, tmp_path):
-    with Gateway(catalog_config(fake, sync_on_startup=False), tmp_path, env=env(fake)) as gw:
+    with Gateway(catalog_config(fake, sync_on_startup=False), tmp_path, env=env(fake), api_key=ADMIN) as gw:
         assert gw.request("POST", "/admin/sync")[0] == 200
         before = listed(gw)
         fake.set_fault("models", "fail-500")
@@ -100,12 +102,12 @@ def test_failed_sync_keeps_the_last_good_catalogue(fake, tmp_path):
             fake.set_fault("models", None)
         assert status == 503 and orjson.loads(body)["error"]["code"] == "sync_failed"
         assert listed(gw) == before and len(before) > 5
-    with Gateway(catalog_config(fake, sync_on_startup=False), tmp_path, env=env(fake)) as gw:
+    with Gateway(catalog_config(fake, sync_on_startup=False), tmp_path, env=env(fake), api_key=ADMIN) as gw:
         assert listed(gw) == before  # served at once from the cached file on the next start
 
 
 def test_sync_under_load_fails_no_request(fake, tmp_path):
-    with Gateway(catalog_config(fake, sync_on_startup=False), tmp_path, env=env(fake)) as gw:
+    with Gateway(catalog_config(fake, sync_on_startup=False), tmp_path, env=env(fake), api_key=ADMIN) as gw:
         stop = threading.Event()
         statuses: list[int] = []
 

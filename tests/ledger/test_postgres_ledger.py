@@ -94,6 +94,15 @@ PINNED_COLUMNS = [
     ("cached_tokens", "bigint", "NO"), ("reasoning_tokens", "bigint", "NO"),
 ]
 
+PINNED_KEY_COLUMNS = [
+    ("key_hash", "text", "NO"), ("key_alias", "text", "YES"), ("preview", "text", "NO"),
+    ("models", "ARRAY", "NO"), ("max_budget", "numeric", "YES"), ("budget_duration", "text", "YES"),
+    ("rpm_limit", "bigint", "YES"), ("tpm_limit", "bigint", "YES"),
+    ("expires_at", "timestamp with time zone", "YES"), ("metadata", "jsonb", "NO"),
+    ("created_at", "timestamp with time zone", "NO"), ("updated_at", "timestamp with time zone", "NO"),
+    ("revoked_at", "timestamp with time zone", "YES"),
+]
+
 
 def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: Path) -> None:
     async def main() -> None:
@@ -131,9 +140,18 @@ def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: 
             "WHERE table_schema = $1 AND table_name = 'spend_log' ORDER BY ordinal_position", pg.schema)
         assert [tuple(c) for c in columns] == PINNED_COLUMNS
         indexes = await pg.admin("SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY 1", pg.schema)
-        assert [i[0] for i in indexes] == ["rin_migrations_pkey", "spend_log_created_at", "spend_log_model",
+        assert [i[0] for i in indexes] == ["rin_keys_alias", "rin_keys_pkey", "rin_migrations_pkey",
+                                          "spend_log_api_key_hash", "spend_log_created_at", "spend_log_model",
                                           "spend_log_pkey", "spend_log_user"]
-        assert [r[0] for r in await pg.admin("SELECT name FROM rin_migrations")] == ["m001_spend_log"]
+        keys = await pg.admin(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = 'rin_keys' ORDER BY ordinal_position", pg.schema)
+        assert [tuple(c) for c in keys] == PINNED_KEY_COLUMNS
+        alias_index = await pg.admin("SELECT indexdef FROM pg_indexes WHERE schemaname = $1 "
+                                     "AND indexname = 'rin_keys_alias'", pg.schema)
+        assert alias_index[0][0].endswith("USING btree (key_alias) WHERE (revoked_at IS NULL)")
+        assert [r[0] for r in await pg.admin("SELECT name FROM rin_migrations ORDER BY name")] == [
+            "m001_spend_log", "m002_rin_keys"]
 
     asyncio.run(main())
 

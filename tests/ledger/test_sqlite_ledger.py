@@ -62,11 +62,21 @@ def test_guide_sql_runs_as_written_with_the_sqlite3_program(tmp_path: Path) -> N
 
 #: the blank database's schema; changing it takes a new migration and a deliberate edit here
 PINNED_SCHEMA = [
+    ("index", "rin_keys_alias",
+     "CREATE UNIQUE INDEX rin_keys_alias ON rin_keys (key_alias) WHERE revoked_at IS NULL"),
+    ("index", "spend_log_api_key_hash",
+     "CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at)"),
     ("index", "spend_log_created_at", "CREATE INDEX spend_log_created_at ON spend_log (created_at)"),
     ("index", "spend_log_model", "CREATE INDEX spend_log_model ON spend_log (model, created_at)"),
     ("index", "spend_log_user", 'CREATE INDEX spend_log_user ON spend_log ("user", created_at)'),
+    ("index", "sqlite_autoindex_rin_keys_1", None),
     ("index", "sqlite_autoindex_rin_migrations_1", None),
     ("index", "sqlite_autoindex_spend_log_1", None),
+    ("table", "rin_keys",
+     "CREATE TABLE rin_keys ( key_hash TEXT PRIMARY KEY, key_alias TEXT, preview TEXT NOT NULL, "
+     "models TEXT NOT NULL DEFAULT '[]', max_budget TEXT, budget_duration TEXT, rpm_limit INTEGER, "
+     "tpm_limit INTEGER, expires_at TEXT, metadata TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, "
+     "updated_at TEXT NOT NULL, revoked_at TEXT )"),
     ("table", "rin_migrations",
      "CREATE TABLE rin_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"),
     ("table", "spend_log",
@@ -99,7 +109,7 @@ def test_blank_database_schema_is_pinned(tmp_path: Path) -> None:
         applied = [name for (name,) in conn.execute("SELECT name FROM rin_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert schema == PINNED_SCHEMA
-    assert applied == ["m001_spend_log"]
+    assert applied == ["m001_spend_log", "m002_rin_keys"]
     assert journal == "wal"
 
 

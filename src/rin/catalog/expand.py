@@ -57,6 +57,8 @@ def synced_deployments(config: Config, catalog: Catalog, own: list[Deployment]) 
     """One `openrouter/<id>` deployment per catalogue model that passes the filters and whose name no
     model_list entry already uses, sorted by name."""
     taken = {dep.model_name for dep in own}
+    # a model a hand-written alias already serves stays routable by its id but is not listed twice
+    aliased = {dep.provider_model for dep in own if dep.provider == "openrouter"}
     access = openrouter_access(own, config.openrouter)
     reason = None if access.api_key else NO_KEY
     return [
@@ -70,7 +72,7 @@ def synced_deployments(config: Config, catalog: Catalog, own: list[Deployment]) 
             extra_headers=dict(access.headers),
             info=model.info,
             disabled_reason=reason,
-            listed=config.catalog.expose,
+            listed=config.catalog.expose and model.id not in aliased,
         )
         for model in sorted(select(catalog, config.catalog), key=lambda m: m.id)
         if f"openrouter/{model.id}" not in taken

@@ -15,7 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
+from rin.keys.model import COLUMNS as KEY_COLUMNS
 from rin.ledger.backend import (
     Filters,
     LedgerUnavailable,
@@ -74,6 +76,30 @@ async def m001_spend_log(db: asyncpg.Connection) -> None:
     await db.execute('CREATE INDEX spend_log_user ON spend_log ("user", created_at)')
 
 
+@migration
+async def m002_rin_keys(db: asyncpg.Connection) -> None:
+    """Virtual keys (rin.keys): only the SHA-256 of each key is stored. An alias names one live key;
+    a revoked key frees it."""
+    await db.execute("""
+        CREATE TABLE rin_keys (
+            key_hash TEXT PRIMARY KEY,
+            key_alias TEXT,
+            preview TEXT NOT NULL,
+            models TEXT[] NOT NULL DEFAULT '{}',
+            max_budget NUMERIC,
+            budget_duration TEXT,
+            rpm_limit BIGINT,
+            tpm_limit BIGINT,
+            expires_at TIMESTAMPTZ,
+            metadata JSONB NOT NULL DEFAULT '{}',
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            revoked_at TIMESTAMPTZ
+        )""")
+    await db.execute("CREATE UNIQUE INDEX rin_keys_alias ON rin_keys (key_alias) WHERE revoked_at IS NULL")
+    await db.execute("CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at)")
+
+
 async def migrate(db: asyncpg.Connection) -> None:
     async with db.transaction():
         await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
@@ -110,6 +136,22 @@ def _params(row: SpendRow) -> tuple[Any, ...]:
 def _record(record: asyncpg.Record) -> dict[str, Any]:
     out = dict(zip(COLUMNS, record, strict=True))
     out["created_at"] = iso_utc(out["created_at"])
+    return out
+
+
+_KEY_INSERT = (f"INSERT INTO rin_keys ({', '.join(KEY_COLUMNS)}) "
+               f"VALUES ({', '.join(f'${i}' for i in range(1, len(KEY_COLUMNS) + 1))}) ON CONFLICT DO NOTHING")
+_KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM rin_keys"
+
+
+def _key_value(column: str, value: Any) -> Any:
+    """asyncpg maps lists to TEXT[], Decimal to NUMERIC, datetimes to TIMESTAMPTZ; JSONB takes text."""
+    return orjson.dumps(value).decode() if column == "metadata" and value is not None else value
+
+
+def _key_record(record: asyncpg.Record) -> dict[str, Any]:
+    out = dict(zip(KEY_COLUMNS, record, strict=True))
+    out["metadata"] = orjson.loads(out["metadata"])
     return out
 
 
@@ -174,6 +216,46 @@ class PostgresBackend:
         clause, params = self._where(filters)
         rows = await self._fetch(f"SELECT COALESCE(SUM(cost), 0) FROM spend_log{clause}", params)
         return Decimal(rows[0][0])
+
+    async def key_insert(self, row: dict[str, Any]) -> bool:
+        """Adds a rin_keys row; False when its hash or its live alias is already there."""
+        async with self._conn() as conn:
+            status = await conn.execute(_KEY_INSERT, *[_key_value(c, row[c]) for c in KEY_COLUMNS])
+        return bool(status == "INSERT 0 1")
+
+    async def key_update(self, key_hash: str, changes: dict[str, Any]) -> bool:
+        """Sets the given columns; False when the key is absent or the new alias is taken."""
+        columns = [c for c in KEY_COLUMNS if c in changes and c != "key_hash"]
+        if len(columns) != len(changes):
+            raise ValueError(f"not rin_keys columns: {sorted(set(changes) - set(columns))}")
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=1))
+        sql = f"UPDATE rin_keys SET {sets} WHERE key_hash = ${len(columns) + 1}"
+        async with self._conn() as conn:
+            try:
+                status = await conn.execute(sql, *[_key_value(c, changes[c]) for c in columns], key_hash)
+            except asyncpg.UniqueViolationError:
+                return False
+        return bool(status == "UPDATE 1")
+
+    async def key_get(self, key_hash: str) -> dict[str, Any] | None:
+        rows = await self._fetch(f"{_KEY_SELECT} WHERE key_hash = $1", [key_hash])
+        return _key_record(rows[0]) if rows else None
+
+    async def key_all(self) -> list[dict[str, Any]]:
+        return [_key_record(r) for r in await self._fetch(f"{_KEY_SELECT} ORDER BY created_at, key_hash", [])]
+
+    async def spent_by_key(self, since: datetime | None = None, key_hash: str | None = None) -> dict[str, Decimal]:
+        """USD per api_key_hash in spend_log (since `since`, for one key if given)."""
+        sql = "SELECT api_key_hash, SUM(cost) FROM spend_log WHERE api_key_hash IS NOT NULL"
+        params: list[Any] = []
+        if key_hash is not None:
+            params.append(key_hash)
+            sql += f" AND api_key_hash = ${len(params)}"
+        if since is not None:
+            params.append(datetime.fromisoformat(iso_utc(since)))
+            sql += f" AND created_at >= ${len(params)}"
+        rows = await self._fetch(sql + " GROUP BY api_key_hash", params)
+        return {r[0]: Decimal(r[1]) for r in rows}
 
     async def close(self) -> None:
         if self._pool is None:

@@ -14,10 +14,14 @@ from functools import lru_cache
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
+from rin.keys.model import COLUMNS as KEY_COLUMNS
 from rin.ledger.backend import Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where
 from rin.ledger.row import COLUMNS, SpendRow, decimal_text, iso_utc, utc_now
 
@@ -63,6 +67,30 @@ def m001_spend_log(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX spend_log_created_at ON spend_log (created_at)")
     db.execute("CREATE INDEX spend_log_model ON spend_log (model, created_at)")
     db.execute('CREATE INDEX spend_log_user ON spend_log ("user", created_at)')
+
+
+@migration
+def m002_rin_keys(db: sqlite3.Connection) -> None:
+    """Virtual keys (rin.keys): only the SHA-256 of each key is stored. Models and metadata are JSON
+    text, max_budget exact decimal text. An alias names one live key; a revoked key frees it."""
+    db.execute("""
+        CREATE TABLE rin_keys (
+            key_hash TEXT PRIMARY KEY,
+            key_alias TEXT,
+            preview TEXT NOT NULL,
+            models TEXT NOT NULL DEFAULT '[]',
+            max_budget TEXT,
+            budget_duration TEXT,
+            rpm_limit INTEGER,
+            tpm_limit INTEGER,
+            expires_at TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""")
+    db.execute("CREATE UNIQUE INDEX rin_keys_alias ON rin_keys (key_alias) WHERE revoked_at IS NULL")
+    db.execute("CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at)")
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -135,6 +163,37 @@ class _DecimalSum:
 
     def finalize(self) -> str:
         return decimal_text(self.total)
+
+
+_KEY_INSERT = (f"INSERT INTO rin_keys ({', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' * len(KEY_COLUMNS))}) "
+               "ON CONFLICT DO NOTHING")
+_KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM rin_keys"
+_KEY_TIMES = frozenset({"expires_at", "created_at", "updated_at", "revoked_at"})
+
+
+def _key_value(column: str, value: Any) -> Any:
+    """A rin_keys value as SQLite stores it: JSON text, exact decimal text, ISO-8601 UTC text."""
+    if value is None:
+        return None
+    if column in ("models", "metadata"):
+        return orjson.dumps(value).decode()
+    if column == "max_budget":
+        return decimal_text(value)
+    if column in _KEY_TIMES:
+        return iso_utc(value)
+    return value
+
+
+def _key_record(values: tuple[Any, ...]) -> dict[str, Any]:
+    out = dict(zip(KEY_COLUMNS, values, strict=True))
+    out["models"] = orjson.loads(out["models"])
+    out["metadata"] = orjson.loads(out["metadata"])
+    if out["max_budget"] is not None:
+        out["max_budget"] = Decimal(out["max_budget"])
+    for column in _KEY_TIMES:
+        if out[column] is not None:
+            out[column] = datetime.fromisoformat(out[column])
+    return out
 
 
 class SqliteBackend:
@@ -230,6 +289,54 @@ class SqliteBackend:
         clause, params = self._where(filters)
         rows = await self._fetch(f"SELECT decimal_sum(cost) FROM spend_log{clause}", params)
         return Decimal(rows[0][0] or "0")  # no rows: SQLite skips the aggregate, NULL
+
+    def _modify(self, sql: str, params: list[Any]) -> int:
+        """One autocommit statement on the writer connection: rows changed, 0 on a uniqueness clash."""
+        db = self._wdb or self._open_writer()
+        try:
+            return db.execute(sql, params).rowcount
+        except sqlite3.IntegrityError as err:
+            if err.sqlite_errorname not in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+                raise
+            return 0
+        except BaseException:
+            db.close()
+            self._wdb = None
+            raise
+
+    async def key_insert(self, row: dict[str, Any]) -> bool:
+        """Adds a rin_keys row; False when its hash or its live alias is already there."""
+        params = [_key_value(c, row[c]) for c in KEY_COLUMNS]
+        return await self._call(self._writer, self._modify, _KEY_INSERT, params) == 1
+
+    async def key_update(self, key_hash: str, changes: dict[str, Any]) -> bool:
+        """Sets the given columns; False when the key is absent or the new alias is taken."""
+        columns = [c for c in KEY_COLUMNS if c in changes and c != "key_hash"]
+        if len(columns) != len(changes):
+            raise ValueError(f"not rin_keys columns: {sorted(set(changes) - set(columns))}")
+        sql = f"UPDATE rin_keys SET {', '.join(f'{c} = ?' for c in columns)} WHERE key_hash = ?"
+        params = [_key_value(c, changes[c]) for c in columns] + [key_hash]
+        return await self._call(self._writer, self._modify, sql, params) == 1
+
+    async def key_get(self, key_hash: str) -> dict[str, Any] | None:
+        rows = await self._fetch(f"{_KEY_SELECT} WHERE key_hash = ?", [key_hash])
+        return _key_record(rows[0]) if rows else None
+
+    async def key_all(self) -> list[dict[str, Any]]:
+        return [_key_record(r) for r in await self._fetch(f"{_KEY_SELECT} ORDER BY created_at, key_hash", [])]
+
+    async def spent_by_key(self, since: datetime | None = None, key_hash: str | None = None) -> dict[str, Decimal]:
+        """USD per api_key_hash in spend_log (since `since`, for one key if given)."""
+        sql = "SELECT api_key_hash, decimal_sum(cost) FROM spend_log WHERE api_key_hash IS NOT NULL"
+        params: list[Any] = []
+        if key_hash is not None:
+            sql += " AND api_key_hash = ?"
+            params.append(key_hash)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params.append(iso_utc(since))
+        rows = await self._fetch(sql + " GROUP BY api_key_hash", params)
+        return {h: Decimal(total or "0") for h, total in rows}
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

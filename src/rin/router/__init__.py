@@ -8,6 +8,7 @@ the error class what happens next (see errors.py and ARCHITECTURE.md).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import time
@@ -17,7 +18,6 @@ from typing import Any, TypeVar
 
 from rin.config.resolved import Config
 from rin.errors import (
-    BudgetExceeded,
     CapabilityError,
     ContentPolicyViolation,
     ContextWindowExceeded,
@@ -73,7 +73,8 @@ class RequestState:
 
 
 #: checks a deployment against budgets before a call; returns the refusal, or None to go ahead
-BudgetGate = Callable[[Deployment, RequestState], BudgetExceeded | None]
+#: (or an awaitable of either, when budgets are shared through Redis)
+BudgetGate = Callable[[Deployment, RequestState], RinError | None | Awaitable[RinError | None]]
 
 
 def _policy_name(err: UpstreamError) -> str:
@@ -195,6 +196,8 @@ class Router:
                 continue
             if self.budget_gate is not None:
                 refusal = self.budget_gate(dep, state)
+                if inspect.isawaitable(refusal):
+                    refusal = await refusal
                 if refusal is not None:
                     last = refusal
                     continue

@@ -1,12 +1,26 @@
-"""Per-deployment circuit breaker: closed -> open (cooling) -> half-open (one probe) -> closed."""
+"""Per-deployment circuit breaker: closed -> open (cooling) -> half-open (one probe) -> closed.
+
+Decisions are local and synchronous. With several instances, a `CooldownListener` (rin.shared)
+hears every counted failure and every opened breaker, shares them, and applies the breakers other
+instances opened through `cool_until`.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 WINDOW = 60.0  # failures are counted over the last minute
+
+
+class CooldownListener(Protocol):
+    def failed(self, dep_id: str, allowed_fails: int, cooldown: float) -> None:
+        """A failure was counted and opened nothing (yet)."""
+
+    def opened(self, dep_id: str, seconds: float) -> None:
+        """The breaker of `dep_id` opened for `seconds`."""
 
 
 @dataclass(slots=True)
@@ -27,6 +41,7 @@ class Cooldowns:
         self.cooldown_time = cooldown_time
         self.disabled = disabled
         self._health: dict[str, _Health] = {}
+        self.listener: CooldownListener | None = None
 
     def cooling_until(self, dep_id: str) -> float | None:
         """When the deployment may be tried again, or None if it may be tried now."""
@@ -60,6 +75,7 @@ class Cooldowns:
             h.strikes += 1
             seconds = cooldown * min(2 ** (h.strikes - 1), 8)
             h.cooling_until = now + seconds
+            self._opened(dep_id, seconds)
             return seconds
         if now < h.cooling_until:
             return 0.0
@@ -71,8 +87,28 @@ class Cooldowns:
             h.failures.clear()
             h.strikes = 1
             h.cooling_until = now + cooldown
+            self._opened(dep_id, cooldown)
             return cooldown
+        if self.listener is not None:
+            self.listener.failed(dep_id, max(limit, 1), cooldown)
         return 0.0
+
+    def cool_until(self, dep_id: str, until: float) -> bool:
+        """Applies a breaker another instance opened (`until` on this clock); True when it changed
+        anything. A later end wins; an earlier one never shortens a local cooldown."""
+        if self.disabled or until <= self._clock():
+            return False
+        h = self._health.setdefault(dep_id, _Health())
+        if until <= h.cooling_until:
+            return False
+        h.cooling_until = until
+        h.failures.clear()
+        h.strikes = max(h.strikes, 1)
+        return True
+
+    def _opened(self, dep_id: str, seconds: float) -> None:
+        if self.listener is not None and seconds > 0:
+            self.listener.opened(dep_id, seconds)
 
     def record_success(self, dep_id: str) -> None:
         h = self._health.get(dep_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Protocol
 
 from rin.types import Deployment
 
@@ -14,19 +15,33 @@ STRATEGIES = (
 )
 
 
+class UsageListener(Protocol):
+    """Shares rpm/tpm counts between instances (rin.shared.rates)."""
+
+    def started(self, dep_id: str, requests: int) -> None: ...
+    def ended(self, dep_id: str, tokens: int) -> None: ...
+
+
 class Stats:
-    """What the strategies look at: in-flight counts, latency EWMA, tokens/requests this minute."""
+    """What the strategies look at: in-flight counts, latency EWMA, tokens/requests this minute.
+
+    With several instances, `others` holds what the rest of the fleet used this minute (set by
+    rin.shared.rates from Redis), so rpm/tpm limits count every instance's traffic."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self.in_flight: dict[str, int] = {}
         self.latency: dict[str, float] = {}
         self._minute: dict[str, tuple[int, int, int]] = {}  # id -> (minute, requests, tokens)
+        self.others: dict[str, tuple[int, int, int]] = {}  # id -> (minute, requests, tokens)
+        self.listener: UsageListener | None = None
 
     def start(self, dep_id: str) -> None:
         self.in_flight[dep_id] = self.in_flight.get(dep_id, 0) + 1
         minute, reqs, toks = self._current(dep_id)
         self._minute[dep_id] = (minute, reqs + 1, toks)
+        if self.listener is not None:
+            self.listener.started(dep_id, reqs + 1)
 
     def end(self, dep_id: str, seconds: float | None, tokens: int = 0) -> None:
         self.in_flight[dep_id] = max(0, self.in_flight.get(dep_id, 1) - 1)
@@ -34,12 +49,36 @@ class Stats:
             old = self.latency.get(dep_id)
             self.latency[dep_id] = seconds if old is None else old * 0.8 + seconds * 0.2
         if tokens:
-            minute, reqs, toks = self._current(dep_id)
-            self._minute[dep_id] = (minute, reqs, toks + tokens)
+            self.add_tokens(dep_id, tokens)
+
+    def add_tokens(self, dep_id: str, tokens: int) -> None:
+        """Counts an answer's tokens toward this minute's tpm (known only once it is finished)."""
+        if tokens <= 0:
+            return
+        minute, reqs, toks = self._current(dep_id)
+        self._minute[dep_id] = (minute, reqs, toks + tokens)
+        if self.listener is not None:
+            self.listener.ended(dep_id, tokens)
 
     def usage(self, dep_id: str) -> tuple[int, int]:
+        """Requests and tokens this minute, this instance's plus the rest of the fleet's."""
+        minute, reqs, toks = self._current(dep_id)
+        other = self.others.get(dep_id)
+        if other is not None and other[0] == minute:
+            return reqs + other[1], toks + other[2]
+        return reqs, toks
+
+    def local_usage(self, dep_id: str) -> tuple[int, int]:
         _, reqs, toks = self._current(dep_id)
         return reqs, toks
+
+    def set_others(self, dep_id: str, requests: int | None = None, tokens: int | None = None) -> None:
+        """What other instances used of `dep_id` this minute (None: keep the last figure)."""
+        minute = int(self._clock() // 60)
+        old = self.others.get(dep_id)
+        reqs, toks = (old[1], old[2]) if old is not None and old[0] == minute else (0, 0)
+        self.others[dep_id] = (minute, max(0, reqs if requests is None else requests),
+                               max(0, toks if tokens is None else tokens))
 
     def _current(self, dep_id: str) -> tuple[int, int, int]:
         minute = int(self._clock() // 60)

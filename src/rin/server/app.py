@@ -17,9 +17,11 @@ from typing import Any
 
 from rin import __version__, dashboard
 from rin.errors import (
-    AuthenticationFailed, InvalidRequest, MethodNotAllowed, PayloadTooLarge, RequestTimeout, RinError,
+    AuthenticationFailed, InvalidRequest, MethodNotAllowed, PermissionDenied, PayloadTooLarge, RequestTimeout, RinError,
     RouteNotFound, ServiceUnavailable,
 )
+from rin.keys import VirtualKey
+from rin.keys.admin import KeyAdmin
 from rin.runtime import Runtime
 from rin.server.chat import ChatHandler, embeddings, parse_chat_request
 from rin.server import spend
@@ -34,6 +36,13 @@ Handler = Callable[["App", dict[str, Any], Receive, Send, str], Awaitable[None]]
 
 #: seconds a client may take to send each part of its request body (slow-client guard)
 BODY_TIMEOUT = 30.0
+
+#: what a virtual key may call; every other non-public route needs the master key
+VIRTUAL_KEY_ROUTES = frozenset({"/v1/chat/completions", "/chat/completions", "/v1/embeddings", "/embeddings",
+                                "/v1/models", "/models", "/model/info", "/v1/model/info"})
+
+#: routes that change the gateway: only ever with the master key
+ADMIN_PREFIXES = ("/admin/", "/key/")
 
 #: routes anyone may call even when a master key is set
 PUBLIC = frozenset({"/health", "/health/liveliness", "/health/readiness", "/openapi.json"}) | dashboard.PUBLIC
@@ -98,6 +107,7 @@ class App:
         self.routes["/health/readiness"] = {"GET": App.readiness}
         self.routes["/openapi.json"] = {"GET": App.openapi}
         self.routes.update(dashboard.ROUTES)
+        self.routes.update(KeyAdmin(runtime.keys, runtime.keys.store.current_spend).routes())
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -128,7 +138,7 @@ class App:
             if handler is None:
                 raise MethodNotAllowed(f"{path} accepts {', '.join(methods)}, not {scope['method']}.")
             if path not in PUBLIC:
-                self.authenticate(scope)
+                scope["rin.key"] = self.authenticate(scope, path)
             await handler(self, scope, receive, send, request_id)
         except RinError as err:
             await send_error(send, err, [("x-rin-request-id", request_id)])
@@ -139,15 +149,22 @@ class App:
         finally:
             self.in_flight -= 1
 
-    def authenticate(self, scope: dict[str, Any]) -> None:
+    def authenticate(self, scope: dict[str, Any], path: str) -> VirtualKey | None:
+        """None for the master key (or an open gateway); the caller's virtual key otherwise."""
         master = self.rt.config.general.master_key
         if not master:
-            return
+            if path.startswith(ADMIN_PREFIXES):
+                raise PermissionDenied(f"{path} is disabled: set general_settings.master_key to use the admin API.")
+            return None
         token = _bearer(scope)
         if token is None:
             raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
-        if not hmac.compare_digest(_digest(token), _digest(master.get())):
-            raise AuthenticationFailed("Invalid API key: use the gateway's master key or a virtual key.")
+        if hmac.compare_digest(_digest(token), _digest(master.get())):
+            return None
+        key = self.rt.keys.authenticate(token)  # 401 for an unknown, revoked or expired key
+        if path not in VIRTUAL_KEY_ROUTES:
+            raise PermissionDenied(f"{path} needs the master key; a virtual key may only call the model API.")
+        return key
 
     async def read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
         limit = int(self.rt.config.general.max_request_size_mb * 1024 * 1024)
@@ -178,11 +195,14 @@ class App:
         header_name = self.rt.config.general.user_header_name
         user = _header(scope, header_name.lower().encode()) if header_name else None
         req = parse_chat_request(raw, rid, user)
-        await self.chat.handle(req, send, receive, _header(scope, b"cache-control"), None)
+        key = scope.get("rin.key")
+        if key is not None:
+            self.rt.admit_key(key, req)
+        await self.chat.handle(req, send, receive, _header(scope, b"cache-control"), req.api_key_hash)
 
     async def embeddings(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         raw = await self.read_body(scope, receive)
-        await embeddings(self.rt, raw, rid, send)
+        await embeddings(self.rt, raw, rid, send, scope.get("rin.key"))
 
     async def models(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         await send_bytes(send, 200, self.rt.gen.models_body, JSON)

@@ -49,7 +49,9 @@ def parse_chat_request(raw: bytes, request_id: str, user_header: str | None) -> 
     options = body.get("stream_options")
     include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
     user = body.get("user") if isinstance(body.get("user"), str) else None
-    return ChatRequest(body, model, stream, include_usage, user or user_header, request_id, len(raw))
+    # a header set by a trusted front end (Open WebUI's signed-in user) outranks the body's `user`,
+    # which any of its users can set: spend and budgets must not move to someone else
+    return ChatRequest(body, model, stream, include_usage, user_header or user, request_id, len(raw))
 
 
 @dataclass(slots=True)
@@ -348,14 +350,16 @@ class _KeepAlive:
                 pass
 
 
-async def embeddings(runtime: Any, raw: bytes, request_id: str, send: Send) -> None:
+async def embeddings(runtime: Any, raw: bytes, request_id: str, send: Send, key: Any = None) -> None:
     body = parse_json_body(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required for embeddings.", param="model")
     if "input" not in body:
         raise InvalidRequest("'input' is required: a string or an array of strings.", param="input")
-    req = ChatRequest(body, model, request_id=request_id)
+    req = ChatRequest(body, model, request_id=request_id, body_size=len(raw))
+    if key is not None:
+        runtime.admit_key(key, req)
     state = RequestState(req)
 
     async def call(dep: Deployment, timeout: float) -> tuple[bytes, Usage | None]:

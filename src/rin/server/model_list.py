@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from rin.config.resolved import Config
+from rin.openwebui import readable_name
 from rin.types import Deployment, ModelInfo
 
 CREATED = 1_700_000_000
@@ -36,7 +37,7 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
         "object": "model",
         "created": CREATED,
         "owned_by": first.provider,
-        "name": info.display_name or name,
+        "name": readable_name(name, deps),
         "rin": {
             "provider": first.provider,
             "provider_model": first.provider_model,

@@ -1,0 +1,295 @@
+"""Budgets shared by every instance through Redis: the reserve -> settle protocol of rin.budgets,
+each step one atomic Lua call over all the scopes it touches (keys and scripts: rin.shared.lua).
+
+Money in Redis is integer nano-dollars: a reservation is rounded up (never holds less than the
+worst case), a settled cost to the nearest nano-dollar (half-even), a limit down (never admits more
+than it), a spent seed from the ledger to the nearest. The ledger keeps the exact Decimal.
+
+What can go wrong, and what happens:
+- Redis unreachable, slow or frozen: each call is bounded by the link's budget, the breaker opens,
+  `reserve` raises RedisUnavailable (rin.budgets refuses hard budgets, counts soft ones locally).
+  A settle that fails waits in the backlog and is replayed once Redis answers; a reserve that
+  timed out is released then too. A frozen Redis runs the commands it received once it thaws:
+  settles are idempotent (each leaves a mark for MARK seconds), releases are by hold id, so a
+  replay never counts twice. Past MAX_BACKLOG waiting settles they are summed per window and lose
+  that protection (a cost may then count twice: on the side of spending less, never more).
+- An instance dies holding reservations: every hold has a lease, renewed by its instance every
+  lease / 4 seconds, and swept out by the next script after it ends. A dead instance's holds block
+  the budget for at most LEASE seconds, never for the rest of the window.
+- Redis loses its data (a restart without persistence): windows are seeded again from what each
+  instance last saw (its ledger at startup), the first instance to write wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from rin.budgets import Budget, Hold
+from rin.redis_link import RedisLink, RedisUnavailable
+from rin.shared import lua
+from rin.shared.background import Background
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from rin.budgets import Budgets
+
+log = logging.getLogger("rin.shared")
+
+LEASE = 60.0  # seconds a hold outlives its instance's last renewal
+MARK = 300.0  # seconds a settle is remembered, so that replaying it books nothing
+MAX_HOLD_AGE = 3 * 3600.0  # a hold never settled (a bug) stops being renewed after this
+MAX_BACKLOG = 10_000  # waiting settles kept one by one; past this they are summed per window
+_NANO = Decimal("1e-9")
+_BATCH = 100  # scripts per pipelined call
+
+
+def nanos(usd: Decimal, rounding: str = ROUND_HALF_EVEN) -> int:
+    return int((usd / _NANO).to_integral_value(rounding))
+
+
+def usd(value: Any) -> Decimal:
+    return Decimal(int(value)).scaleb(-9)
+
+
+@dataclass(slots=True)
+class Settle:
+    """One settle (or, with no books, one release) as sent to Redis, kept until Redis has it."""
+
+    id: str  # settle id: the hold's, or a fresh one ('' to only seed and read)
+    hold: Hold | None  # the hold to release (only if held in Redis)
+    books: list[Budget] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # their window keys, fixed when the cost arose
+    expires: list[int] = field(default_factory=list)
+    cost: int = 0  # nano-dollars booked on each
+
+
+class BudgetStore:
+    def __init__(self, link: RedisLink, prefix: str, background: Background,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.link = link
+        self.prefix = prefix
+        self.background = background
+        self.clock = clock
+        self.owner: Budgets | None = None
+        #: seconds a hold outlives its instance's last renewal
+        self.lease = LEASE
+        self._reserve = link.client.register_script(lua.RESERVE)
+        self._settle = link.client.register_script(lua.SETTLE)
+        self._renew = link.client.register_script(lua.RENEW)
+        #: hold id -> (hold, when it was taken): the holds this instance renews
+        self.live: dict[str, tuple[Hold, float]] = {}
+        #: settles and releases Redis has not confirmed, by id
+        self.backlog: dict[str, Settle] = {}
+        #: window key -> nano-dollars of the backlog booked on it (kept out of seeds)
+        self.pending: dict[str, int] = {}
+        self._replaying = asyncio.Lock()
+        self._renewed = clock()
+
+    def attach(self, owner: "Budgets") -> None:
+        """The Budgets whose figures this store keeps (the newest after a reload)."""
+        self.owner = owner
+
+    def key(self, budget: Budget) -> str:
+        return f"{self.prefix}budget:{budget.scope}:{int(budget.start.timestamp())}"
+
+    async def reserve(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | Budget:
+        """Releases `previous` and holds `amount` on every budget, atomically; returns the hold,
+        or the first hard budget it would overrun. Raises RedisUnavailable."""
+        task = asyncio.ensure_future(self._reserve_now(budgets, amount, previous))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # the client left while Redis was deciding: whatever it decided must not stay held
+            task.add_done_callback(self._abandoned)
+            raise
+
+    async def _reserve_now(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | Budget:
+        held = nanos(amount, ROUND_CEILING)
+        hold = Hold(amount, budgets, secrets.token_hex(8), held, tuple(self.key(b) for b in budgets) if held else ())
+        old = previous.keys if previous is not None else ()
+        if previous is not None:
+            self.live.pop(previous.id, None)
+        args: list[Any] = [len(budgets), len(old), _member(hold), held, int(self.lease * 1000),
+                           _member(previous), -previous.nanos if previous is not None else 0]
+        for budget in budgets:
+            limit = nanos(budget.limit, ROUND_FLOOR) if budget.hard else -1
+            args += [limit, self._seed(budget, self.key(budget)), _expires(budget)]
+        keys = _pairs([self.key(b) for b in budgets]) + _pairs(old)
+        try:
+            if self.backlog:  # Redis must count what this instance spent while away before it admits
+                await self._replay(force=False)
+            reply = await self.link.call(lambda r: self._reserve(keys=keys, args=args))
+        except RedisUnavailable as err:
+            if err.attempted:  # Redis may still run it: release both holds once it answers
+                for orphan in (hold, previous):
+                    if orphan is not None and orphan.keys:
+                        self._defer(Settle(orphan.id, orphan))
+            raise
+        refused = int(reply[0])
+        for i, budget in enumerate(budgets):
+            budget.spent, budget.reserved = usd(reply[1 + 2 * i]), usd(reply[2 + 2 * i])
+        if refused:
+            return budgets[refused - 1]
+        if held:
+            self.live[hold.id] = (hold, self.clock())
+        return hold
+
+    def _abandoned(self, task: "asyncio.Future[Hold | Budget]") -> None:
+        if not task.cancelled() and task.exception() is None:
+            result = task.result()
+            if isinstance(result, Hold) and result.keys:
+                self.release(result)
+
+    def release(self, hold: Hold) -> None:
+        """Gives a hold back without booking anything (off the request path)."""
+        self.settle(hold, [], Decimal(0))
+
+    def settle(self, hold: Hold | None, budgets: list[Budget], cost: Decimal) -> None:
+        """Releases `hold` and books `cost` on `budgets`, in a task; never waits on Redis."""
+        if hold is not None:
+            self.live.pop(hold.id, None)
+        remote = hold if hold is not None and hold.keys else None
+        booked = nanos(cost)
+        books = budgets if booked > 0 else []
+        if remote is None and not books:
+            return
+        entry = Settle(remote.id if remote else secrets.token_hex(8), remote, books,
+                       [self.key(b) for b in books], [_expires(b) for b in books], booked)
+        self.background.spawn(self._settle_now(entry, cost))
+
+    async def _settle_now(self, entry: Settle, cost: Decimal) -> None:
+        try:
+            reply = await self.link.call(lambda r: self._send(r, entry, alerts=True))
+        except RedisUnavailable:
+            self._defer(entry)
+            if self.owner is not None and entry.books:
+                self.owner.book_locally(entry.books, cost)
+            return
+        self._mirror(entry.books, reply, cost)
+
+    def _send(self, client: Any, entry: Settle, alerts: bool) -> Any:
+        """The SETTLE script for `entry`, on `client` (a connection or a pipeline)."""
+        hold = entry.hold
+        old = hold.keys if hold is not None else ()
+        threshold = self.owner.threshold if self.owner is not None else Decimal("0.8")
+        args: list[Any] = [len(old), len(entry.keys), _member(hold), -hold.nanos if hold is not None else 0,
+                           entry.id if entry.books and entry.cost else "", int(MARK * 1000)]
+        for budget, key, expires in zip(entry.books, entry.keys, entry.expires):
+            alert_at = nanos(budget.limit * threshold, ROUND_CEILING) if alerts else -1
+            args += [entry.cost, self._seed(budget, key), expires, alert_at]
+        return self._settle(keys=_pairs(old) + _pairs(entry.keys), args=args, client=client)
+
+    def _mirror(self, books: Sequence[Budget], reply: Any, cost: Decimal) -> None:
+        for i, budget in enumerate(books):
+            budget.spent, budget.reserved = usd(reply[3 * i]), usd(reply[3 * i + 1])
+            if int(reply[3 * i + 2]) and self.owner is not None:
+                self.owner.warn(budget, cost)  # this instance's settle crossed the threshold first
+
+    def _seed(self, budget: Budget, key: str) -> int:
+        """What a window's spent starts from when Redis has none: this instance's figure (the
+        ledger's at startup) without what it still has to book there."""
+        return max(0, nanos(budget.spent) - self.pending.get(key, 0))
+
+    def _defer(self, entry: Settle) -> None:
+        self.backlog[entry.id] = entry
+        for key in entry.keys:
+            self.pending[key] = self.pending.get(key, 0) + entry.cost
+        if len(self.backlog) > MAX_BACKLOG:
+            self._compact()
+
+    def _compact(self) -> None:
+        """One summed settle per window instead of one per request (releases: left to leases)."""
+        summed: dict[str, Settle] = {}
+        for entry in self.backlog.values():
+            for budget, key, expires in zip(entry.books, entry.keys, entry.expires):
+                into = summed.setdefault(key, Settle(secrets.token_hex(8), None, [budget], [key], [expires]))
+                into.cost += entry.cost
+        self.backlog = {entry.id: entry for entry in summed.values()}
+
+    async def _replay(self, force: bool) -> None:
+        """Sends the backlog, oldest first, in pipelined batches (one sender at a time)."""
+        send = self.link.attempt if force else self.link.call
+        async with self._replaying:
+            while self.backlog:
+                batch = list(self.backlog.values())[:_BATCH]
+
+                async def run(r: "Redis") -> list[Any]:
+                    async with r.pipeline(transaction=False) as pipe:
+                        for entry in batch:  # noqa: B023 - run is awaited within this iteration
+                            await self._send(pipe, entry, alerts=False)
+                        return await pipe.execute()
+
+                await send(run)
+                for entry in batch:
+                    if self.backlog.pop(entry.id, None) is None:
+                        continue  # summed into another entry meanwhile (_compact)
+                    for key in entry.keys:
+                        left = self.pending.get(key, 0) - entry.cost
+                        if left > 0:
+                            self.pending[key] = left
+                        else:
+                            self.pending.pop(key, None)
+
+    async def sync(self, users: bool = False, force: bool = False) -> None:
+        """Replays the backlog, seeds every window Redis lacks (startup: from the ledger) and reads
+        the fleet's figures back into each Budget; `force` tries even while the breaker is open.
+        Raises RedisUnavailable."""
+        await self._replay(force)
+        if self.owner is None:
+            return
+        budgets = [b for b in self.owner.current() if users or not b.scope.startswith("user:")]
+        send = self.link.attempt if force else self.link.call
+        for start in range(0, len(budgets), _BATCH):
+            chunk = budgets[start:start + _BATCH]
+            read = Settle("", None, chunk, [self.key(b) for b in chunk], [_expires(b) for b in chunk])
+            self._mirror(chunk, await send(lambda r: self._send(r, read, alerts=False)), Decimal(0))  # noqa: B023
+
+    async def renew(self, force: bool = False) -> None:
+        """Extends the leases of this instance's live holds (every lease / 4 seconds)."""
+        now = self.clock()
+        if not force and now - self._renewed < self.lease / 4:
+            return
+        keys: list[str] = []
+        members: list[str] = []
+        for hold_id, (hold, taken) in list(self.live.items()):
+            if now - taken > MAX_HOLD_AGE:
+                del self.live[hold_id]
+                continue
+            for key in hold.keys:
+                keys.append(key + ":holds")
+                members.append(_member(hold))
+        for start in range(0, len(keys), 1000):
+            k, m = keys[start:start + 1000], members[start:start + 1000]
+            await self.link.call(lambda r: self._renew(keys=k, args=[int(self.lease * 1000), *m]))  # noqa: B023
+        self._renewed = now
+
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: waits for settles in flight, then sends the backlog if Redis answers."""
+        await self.background.drain(timeout)
+        if self.backlog:
+            try:
+                await self._replay(force=True)  # one last bounded try, even with the breaker open
+            except RedisUnavailable as err:
+                log.warning("shared state: %d budget updates could not reach Redis before exit (%s); "
+                            "the ledger has every cost", len(self.backlog), err.reason)
+
+
+def _pairs(keys: Sequence[str]) -> list[str]:
+    return [k for key in keys for k in (key, key + ":holds")]
+
+
+def _member(hold: Hold | None) -> str:
+    return f"{hold.id}:{hold.nanos}" if hold is not None else ""
+
+
+def _expires(budget: Budget) -> int:
+    """Window keys outlive their window by an hour: late settles still find their holds."""
+    return int((budget.end.timestamp() + 3600) * 1000) if budget.end is not None else 0
