@@ -286,6 +286,8 @@ class Router:
                 log.warning("retry: %s (%s) attempt %d after %s, waiting %.2fs",
                             group, dep.label, attempt + 1, _describe(err), wait)
                 await self.sleep(wait)
+                if self.cooldowns.cooling_until(dep.id) is not None:
+                    raise  # another request cooled it meanwhile: no retry into a known outage
                 continue
             except BaseException:
                 self.stats.end(dep.id, None)
