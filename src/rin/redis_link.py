@@ -3,6 +3,8 @@
 No caller ever waits on Redis for more than `connect_timeout + socket_timeout` seconds (unless it
 asks for a longer bound for a multi-step call): the client has both socket timeouts, retries only a
 broken connection (at once, never a timeout), and every call is also bounded by asyncio.timeout.
+Connections are pooled up to `max_connections`; a burst beyond that waits for a free one, within
+the same bound, instead of failing.
 After `failure_threshold` consecutive failures the breaker opens: Redis is skipped for `cooldown`
 seconds, then one call probes it again. Each change of state is one log line; the password never is.
 
@@ -17,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -100,6 +102,7 @@ class RedisLink:
         failure_threshold: int = 3,
         cooldown: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        max_connections: int = 64,
         name: str = "redis",
         fallback: str = "",
         logger: logging.Logger | None = None,
@@ -107,16 +110,17 @@ class RedisLink:
         connect_timeout = socket_timeout if connect_timeout is None else connect_timeout
         self.where = f"{host}:{port}"
         self._password = password
-        self.client = Redis(
+        #: the most a call may take, whatever the socket does
+        self.budget = connect_timeout + socket_timeout
+        self.client = Redis.from_pool(BlockingConnectionPool(
             host=host, port=port, db=db, username=username,
             password=password.get() if password else None,
             socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
             # one immediate retry on a broken connection only: after a Redis restart every pooled
             # socket is dead, and each would otherwise count as a failure. Never on a timeout.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)), health_check_interval=0,
-        )
-        #: the most a call may take, whatever the socket does
-        self.budget = connect_timeout + socket_timeout
+            max_connections=max_connections, timeout=self.budget,
+        ))
         self.breaker = Breaker(failure_threshold, cooldown, clock)
         self.name = name
         self.fallback = fallback

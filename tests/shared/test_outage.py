@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from rin.budgets import Budgets, Hold
-from rin.errors import ServiceUnavailable
+from rin.errors import BudgetExceeded, ServiceUnavailable
 from rin.shared import SharedState
 from tests.cache.support import Clock, RedisServer
 from tests.shared.support import budgets, config, private_server, router, settled, shared
@@ -124,5 +124,31 @@ def test_redis_frozen_nothing_hangs_and_soft_budgets_count_locally(server: Redis
         finally:
             await state.close()
             await hard_state.close()
+
+    asyncio.run(run())
+
+
+def test_spend_not_yet_booked_in_redis_still_counts_against_a_hard_budget(server: RedisServer) -> None:
+    clock = Clock()
+
+    async def run() -> None:
+        state = shared("rin:", server.port, clock)
+        b = budgets(config(max_budget=Decimal("0.10")), state)
+        dep = b.config.deployments[0]
+        try:
+            hold = await bounded_reserve(b, state)
+            server.kill()
+            b.settle(hold, dep, None, Decimal("0.05"))  # type: ignore[arg-type]
+            await settled(state)
+            assert state.budgets.pending  # $0.05 this instance owes Redis
+            server.start()  # empty, and the backlog has not been replayed yet
+            clock.advance(5)
+            assert isinstance(await bounded_reserve(b, state), Hold)  # 0.05 owed + 0.05 <= 0.10
+            assert isinstance(await bounded_reserve(b, state), BudgetExceeded)  # a third $0.05 would overspend
+            await state.tick()
+            assert state.budgets.pending == {}
+            assert server.client().hget(hold.keys[0], "spent") == b"50000000"  # type: ignore[union-attr]
+        finally:
+            await state.close()
 
     asyncio.run(run())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from decimal import Decimal
 import hashlib
 import itertools
 import os
@@ -107,7 +108,7 @@ class App:
         self.routes["/health/readiness"] = {"GET": App.readiness}
         self.routes["/openapi.json"] = {"GET": App.openapi}
         self.routes.update(dashboard.ROUTES)
-        self.routes.update(KeyAdmin(runtime.keys, runtime.keys.store.current_spend).routes())
+        self.routes.update(KeyAdmin(runtime.keys, self._key_spend).routes())
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -148,6 +149,12 @@ class App:
                                             f"request {request_id}."), [("x-rin-request-id", request_id)])
         finally:
             self.in_flight -= 1
+
+    async def _key_spend(self, key_hash: str) -> Decimal:
+        """A key's spend in its current window, including every request already answered."""
+        if self.rt.ledger is not None:
+            await self.rt.ledger.flush()
+        return await self.rt.keys.store.current_spend(key_hash)
 
     def authenticate(self, scope: dict[str, Any], path: str) -> VirtualKey | None:
         """None for the master key (or an open gateway); the caller's virtual key otherwise."""

@@ -8,8 +8,9 @@ than it), a spent seed from the ledger to the nearest. The ledger keeps the exac
 What can go wrong, and what happens:
 - Redis unreachable, slow or frozen: each call is bounded by the link's budget, the breaker opens,
   `reserve` raises RedisUnavailable (rin.budgets refuses hard budgets, counts soft ones locally).
-  A settle that fails waits in the backlog and is replayed once Redis answers; a reserve that
-  timed out is released then too. A frozen Redis runs the commands it received once it thaws:
+  A settle that fails waits in the backlog and is replayed by the next tick once Redis answers
+  (until then this instance's reserves count it as spent); a reserve that timed out is released
+  then too. A frozen Redis runs the commands it received once it thaws:
   settles are idempotent (each leaves a mark for MARK seconds), releases are by hold id, so a
   replay never counts twice. Past MAX_BACKLOG waiting settles they are summed per window and lose
   that protection (a cost may then count twice: on the side of spending less, never more).
@@ -91,6 +92,9 @@ class BudgetStore:
         #: window key -> nano-dollars of the backlog booked on it (kept out of seeds)
         self.pending: dict[str, int] = {}
         self._replaying = asyncio.Lock()
+        #: settles waiting for the flusher, which sends them in pipelined batches
+        self._queue: list[tuple[Settle, Decimal]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._renewed = clock()
 
     def attach(self, owner: "Budgets") -> None:
@@ -121,11 +125,11 @@ class BudgetStore:
                            _member(previous), -previous.nanos if previous is not None else 0]
         for budget in budgets:
             limit = nanos(budget.limit, ROUND_FLOOR) if budget.hard else -1
-            args += [limit, self._seed(budget, self.key(budget)), _expires(budget)]
+            key = self.key(budget)
+            # what this instance spent while Redis was away counts before the backlog reaches it
+            args += [limit, self._seed(budget, key), _expires(budget), self.pending.get(key, 0)]
         keys = _pairs([self.key(b) for b in budgets]) + _pairs(old)
         try:
-            if self.backlog:  # Redis must count what this instance spent while away before it admits
-                await self._replay(force=False)
             reply = await self.link.call(lambda r: self._reserve(keys=keys, args=args))
         except RedisUnavailable as err:
             if err.attempted:  # Redis may still run it: release both holds once it answers
@@ -153,7 +157,8 @@ class BudgetStore:
         self.settle(hold, [], Decimal(0))
 
     def settle(self, hold: Hold | None, budgets: list[Budget], cost: Decimal) -> None:
-        """Releases `hold` and books `cost` on `budgets`, in a task; never waits on Redis."""
+        """Releases `hold` and books `cost` on `budgets`, off the request path: settles queue up
+        and one task sends them, a pipelined batch per round trip. Never waits on Redis."""
         if hold is not None:
             self.live.pop(hold.id, None)
         remote = hold if hold is not None and hold.keys else None
@@ -163,17 +168,30 @@ class BudgetStore:
             return
         entry = Settle(remote.id if remote else secrets.token_hex(8), remote, books,
                        [self.key(b) for b in books], [_expires(b) for b in books], booked)
-        self.background.spawn(self._settle_now(entry, cost))
+        self._queue.append((entry, cost))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self.background.spawn(self._flush())
 
-    async def _settle_now(self, entry: Settle, cost: Decimal) -> None:
-        try:
-            reply = await self.link.call(lambda r: self._send(r, entry, alerts=True))
-        except RedisUnavailable:
-            self._defer(entry)
-            if self.owner is not None and entry.books:
-                self.owner.book_locally(entry.books, cost)
-            return
-        self._mirror(entry.books, reply, cost)
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+            entries = [entry for entry, _ in batch]
+            try:
+                replies = await self.link.call(lambda r: self._pipelined(r, entries, alerts=True))  # noqa: B023
+            except RedisUnavailable:
+                for entry, cost in batch:
+                    self._defer(entry)
+                    if self.owner is not None and entry.books:
+                        self.owner.book_locally(entry.books, cost)
+                continue
+            for (entry, cost), reply in zip(batch, replies):
+                self._mirror(entry.books, reply, cost)
+
+    async def _pipelined(self, client: "Redis", entries: list[Settle], alerts: bool) -> list[Any]:
+        async with client.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                await self._send(pipe, entry, alerts)
+            return await pipe.execute()
 
     def _send(self, client: Any, entry: Settle, alerts: bool) -> Any:
         """The SETTLE script for `entry`, on `client` (a connection or a pipeline)."""
@@ -220,14 +238,7 @@ class BudgetStore:
         async with self._replaying:
             while self.backlog:
                 batch = list(self.backlog.values())[:_BATCH]
-
-                async def run(r: "Redis") -> list[Any]:
-                    async with r.pipeline(transaction=False) as pipe:
-                        for entry in batch:  # noqa: B023 - run is awaited within this iteration
-                            await self._send(pipe, entry, alerts=False)
-                        return await pipe.execute()
-
-                await send(run)
+                await send(lambda r: self._pipelined(r, batch, alerts=False))  # noqa: B023
                 for entry in batch:
                     if self.backlog.pop(entry.id, None) is None:
                         continue  # summed into another entry meanwhile (_compact)

@@ -30,7 +30,8 @@ end
 
 #: KEYS: n pairs (hash, holds) to hold on, then m pairs holding the previous hold to release.
 #: ARGV: n, m, hold, amount, lease ms, previous hold, -previous amount,
-#:       then per scope: limit (-1: soft, only counted), seed for spent, expire-at ms (0: never).
+#:       then per scope: limit (-1: soft, only counted), seed for spent, expire-at ms (0: never),
+#:       spend this instance still has to book there (counted as spent; see budgets.py's backlog).
 #: Returns {refused scope (0: admitted), spent_1, reserved_1, ..., spent_n, reserved_n}.
 RESERVE = _PRELUDE + """
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -44,19 +45,20 @@ end
 local again = n > 0 and amount > 0 and redis.call('ZSCORE', KEYS[2], hold)
 local refused, out = 0, {}
 for i = 1, n do
-  local hash, holds, at = KEYS[2 * i - 1], KEYS[2 * i], 7 + 3 * (i - 1)
+  local hash, holds, at = KEYS[2 * i - 1], KEYS[2 * i], 7 + 4 * (i - 1)
   redis.call('HSETNX', hash, 'spent', ARGV[at + 2])
   redis.call('HSETNX', hash, 'reserved', '0')
   sweep(hash, holds)
   local spent = tonumber(redis.call('HGET', hash, 'spent'))
   local reserved = tonumber(redis.call('HGET', hash, 'reserved'))
   local limit = tonumber(ARGV[at + 1])
-  if not again and refused == 0 and limit >= 0 and spent + reserved + amount > limit then refused = i end
+  local owed = tonumber(ARGV[at + 4])
+  if not again and refused == 0 and limit >= 0 and spent + owed + reserved + amount > limit then refused = i end
   out[2 * i - 1], out[2 * i] = spent, reserved
 end
 if refused == 0 and not again and amount > 0 then
   for i = 1, n do
-    local hash, holds, expire = KEYS[2 * i - 1], KEYS[2 * i], ARGV[7 + 3 * (i - 1) + 3]
+    local hash, holds, expire = KEYS[2 * i - 1], KEYS[2 * i], ARGV[7 + 4 * (i - 1) + 3]
     out[2 * i] = redis.call('HINCRBY', hash, 'reserved', ARGV[4])
     redis.call('ZADD', holds, now + lease, hold)
     if expire ~= '0' then

@@ -2,8 +2,9 @@
 
 Only deployments with `rpm` or `tpm` set are counted in Redis; every other request costs nothing
 here (one dict lookup). Keys, per deployment and wall-clock minute, expiring after two minutes:
-  <prefix>rpm:<deployment id>:<minute>   INCR once per request to an rpm-limited deployment, off the
-                                         request path; the reply tells this instance the fleet's count
+  <prefix>rpm:<deployment id>:<minute>   INCRBY of the requests this instance started, sent at once
+                                         off the request path (a burst is one round trip); the reply
+                                         tells this instance the fleet's count
   <prefix>tpm:<deployment id>:<minute>   INCRBY of the tokens this instance used, batched every tick
 
 Decisions stay local and synchronous (rin.router.strategy.Stats): this instance's own count plus the
@@ -15,6 +16,7 @@ approximate by nature (as it is in one process). While Redis is away each instan
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,9 @@ class RateSync:
         self._sent: dict[tuple[str, str, int], int] = {}
         #: deployment id -> tokens not yet sent
         self._tokens: dict[str, int] = {}
+        #: (deployment id, minute) -> requests not yet sent, and the task sending them
+        self._requests: dict[tuple[str, int], int] = {}
+        self._sender: asyncio.Task[None] | None = None
 
     def bind(self, router: "Router") -> None:
         """Listens to `router`'s stats (the same object across reloads) and learns the limits."""
@@ -56,9 +61,9 @@ class RateSync:
         if dep is None or not dep.rpm:
             return
         minute = int(self.wall() // 60)
-        sent = self._count("rpm", dep_id, minute, 1)
-        if self.link.usable():
-            self.background.spawn(self._incr(dep_id, minute, sent))
+        self._requests[(dep_id, minute)] = self._requests.get((dep_id, minute), 0) + 1
+        if self._sender is None or self._sender.done():
+            self._sender = self.background.spawn(self._send_requests())
 
     def ended(self, dep_id: str, tokens: int) -> None:
         dep = self.limited.get(dep_id)
@@ -70,21 +75,28 @@ class RateSync:
         self._sent[key] = self._sent.get(key, 0) + n
         return self._sent[key]
 
-    async def _incr(self, dep_id: str, minute: int, sent: int) -> None:
-        key = f"{self.prefix}rpm:{dep_id}:{minute}"
+    async def _send_requests(self) -> None:
+        while self._requests:
+            batch, self._requests = self._requests, {}
+            keys = [(f"{self.prefix}rpm:{dep_id}:{minute}", dep_id, minute) for dep_id, minute in batch]
 
-        async def incr(r: "Redis") -> list[Any]:
-            async with r.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 120)
-                return await pipe.execute()
+            async def incr(r: "Redis") -> list[Any]:
+                async with r.pipeline(transaction=False) as pipe:
+                    for (key, _, _), n in zip(keys, batch.values()):  # noqa: B023
+                        pipe.incrby(key, n)
+                        pipe.expire(key, 120)
+                    return await pipe.execute()
 
-        try:
-            total, _ = await self.link.attempt(incr)
-        except RedisUnavailable:
-            return
-        if self.stats is not None and minute == int(self.wall() // 60):
-            self.stats.set_others(dep_id, requests=int(total) - sent)
+            try:
+                replies = await self.link.call(incr)
+            except RedisUnavailable:
+                continue  # counted here only: the fleet's figure returns with Redis
+            for (dep_id, minute), n in batch.items():
+                self._count("rpm", dep_id, minute, n)
+            current = int(self.wall() // 60)
+            for (_, dep_id, minute), total in zip(keys, replies[0::2]):
+                if self.stats is not None and minute == current:
+                    self.stats.set_others(dep_id, requests=int(total) - self._sent.get(("rpm", dep_id, minute), 0))
 
     async def tick(self) -> None:
         """Sends the tokens counted since the last tick and reads the fleet's counts of this minute.

@@ -228,7 +228,8 @@
       $("login").hidden = true;
       $("app").hidden = false; // before drawing: the chart takes its width from the page
       $("lock").hidden = !NEEDS_KEY;
-      render(state);
+      // a filter changed while this answer was on its way: it is stale, the next one follows at once
+      if (!again) render(state);
     } catch (err) {
       if (err instanceof Locked) return;
       $("live").textContent = "offline — retrying (" + err.message + ")";
