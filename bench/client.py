@@ -32,14 +32,17 @@ _CHUNKED = re.compile(rb"\r\ntransfer-encoding:[ \t]*chunked", re.IGNORECASE)
 _CONNECTION_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
 
 
+BENCH_KEY = "sk-bench"  # the bearer token every request carries unless a run passes its own key
+
+
 class ProtocolError(Exception):
     """The server closed the connection or sent something this client cannot frame."""
 
 
-def post_request(port: int, path: str, body: str) -> bytes:
+def post_request(port: int, path: str, body: str, key: str = BENCH_KEY) -> bytes:
     data = body.encode()
     return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Content-Type: application/json\r\nAuthorization: Bearer sk-bench\r\n"
+            f"Content-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
 
@@ -233,9 +236,9 @@ def measure_sequence(port: int, raws: list[bytes], warmup: int, stream: bool = F
 
 
 def wait_until_serving(port: int, path: str, process: subprocess.Popen[bytes], timeout: float,
-                       poll: float = 0.005) -> Response:
+                       poll: float = 0.005, key: str = BENCH_KEY) -> Response:
     """Polls with a real chat request until the first 200; raises if the process dies first."""
-    raw = post_request(port, path, CHAT_BODY)
+    raw = post_request(port, path, CHAT_BODY, key)
     deadline = time.monotonic() + timeout
     last = "no connection"
     while True:

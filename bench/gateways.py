@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench.client import Response, wait_until_serving
+from bench.client import BENCH_KEY, Response, wait_until_serving
 
 REPO = Path(__file__).resolve().parent.parent
 LITELLM_VENV = Path(__file__).resolve().parent / ".venv-litellm"
@@ -50,6 +50,7 @@ class GatewaySpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     startup_timeout: float = 30.0
+    auth_key: str = BENCH_KEY  # the bearer token of the start-up probe (a master key, when set)
 
 
 def rin_spec(config: Path, port: int) -> GatewaySpec:
@@ -128,7 +129,7 @@ class Gateway:
         log.close()
         try:
             self.first_response = wait_until_serving(self.port, CHAT_PATH, self.process,
-                                                     self.spec.startup_timeout)
+                                                     self.spec.startup_timeout, key=self.spec.auth_key)
         except (RuntimeError, TimeoutError) as err:
             self.stop()
             raise GatewayError(f"{self.spec.label} {err}\n{self.log_tail()}") from None

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from bench.client import CHAT_BODY
+from bench.client import BENCH_KEY, CHAT_BODY
 
 LUA_SCRIPT = Path(__file__).with_name("chat.lua")
 INSTALL_HINT = "wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) for real throughput numbers"
@@ -46,18 +46,20 @@ def have_wrk() -> bool:
 
 def run_load(url: str, concurrency: int, duration: float, threads: int = 1,
              tool: str = "auto", preexec: Callable[[], None] | None = None,
-             body: str = CHAT_BODY) -> LoadResult:
-    """`body` is POSTed as is by every request (default: the bench's small chat body)."""
+             body: str = CHAT_BODY, key: str = BENCH_KEY) -> LoadResult:
+    """`body` is POSTed as is by every request (default: the bench's small chat body), with
+    `Authorization: Bearer <key>`."""
     if tool == "wrk" or (tool == "auto" and have_wrk()):
-        return run_wrk(url, concurrency, duration, threads, preexec, body)
-    return run_python(url, concurrency, duration, preexec, body)
+        return run_wrk(url, concurrency, duration, threads, preexec, body, key)
+    return run_python(url, concurrency, duration, preexec, body, key)
 
 
 def run_wrk(url: str, concurrency: int, duration: float, threads: int = 1,
-            preexec: Callable[[], None] | None = None, body: str = CHAT_BODY) -> LoadResult:
+            preexec: Callable[[], None] | None = None, body: str = CHAT_BODY,
+            key: str = BENCH_KEY) -> LoadResult:
     argv = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
             "--timeout", "5s", "--latency", "-s", str(LUA_SCRIPT), url]
-    env = {**os.environ, "BENCH_BODY": body}
+    env = {**os.environ, "BENCH_BODY": body, "BENCH_KEY": key}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, preexec_fn=preexec,
                           timeout=duration + 30)
     if done.returncode != 0:
@@ -91,9 +93,10 @@ def parse_wrk(output: str) -> LoadResult:
 
 
 def run_python(url: str, concurrency: int, duration: float,
-               preexec: Callable[[], None] | None = None, body: str = CHAT_BODY) -> LoadResult:
+               preexec: Callable[[], None] | None = None, body: str = CHAT_BODY,
+               key: str = BENCH_KEY) -> LoadResult:
     argv = [sys.executable, "-m", "bench.load", url, "--concurrency", str(concurrency),
-            "--duration", str(duration), "--body", body]
+            "--duration", str(duration), "--body", body, "--key", key]
     done = subprocess.run(argv, capture_output=True, text=True, preexec_fn=preexec,
                           cwd=Path(__file__).resolve().parent.parent, timeout=duration + 60)
     if done.returncode != 0:
@@ -101,11 +104,12 @@ def run_python(url: str, concurrency: int, duration: float,
     return LoadResult(**json.loads(done.stdout))
 
 
-async def _generate(url: str, concurrency: int, duration: float, body_text: str = CHAT_BODY) -> LoadResult:
+async def _generate(url: str, concurrency: int, duration: float, body_text: str = CHAT_BODY,
+                    key: str = BENCH_KEY) -> LoadResult:
     import aiohttp
 
     body = body_text.encode()
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
     latencies: list[float] = []
     errors = 0
     first_error = ""
@@ -150,13 +154,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--body", default=CHAT_BODY, help="JSON body to POST (the bench's chat body)")
+    parser.add_argument("--key", default=BENCH_KEY, help="API key sent as `Authorization: Bearer` (sk-bench)")
     args = parser.parse_args()
     try:
         import uvloop
     except ImportError:
-        result = asyncio.run(_generate(args.url, args.concurrency, args.duration, args.body))
+        result = asyncio.run(_generate(args.url, args.concurrency, args.duration, args.body, args.key))
     else:
-        result = uvloop.run(_generate(args.url, args.concurrency, args.duration, args.body))
+        result = uvloop.run(_generate(args.url, args.concurrency, args.duration, args.body, args.key))
     print(json.dumps(asdict(result)))
 
 

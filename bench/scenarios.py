@@ -11,12 +11,15 @@ bench's own used while the scenario ran. Numbers from a busy machine are flagged
 - ledger:   throughput with the spend ledger on vs off, and its write lag (issue 4)
 - workers:  throughput with `rin serve --workers 1` vs `--workers 2` (issue 6)
 - cache:    cache-hit latency and throughput, local and Redis (issue 6)
+- keys:     throughput and latency with the master key vs a virtual key
+- budgets:  throughput with no budget, a hard global budget in-process, and the same via Redis
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import re
@@ -35,13 +38,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import report
-from bench.client import (CHAT_BODY, Connection, ProtocolError, Response, Timings, chat_body,
+from bench.client import (BENCH_KEY, CHAT_BODY, Connection, ProtocolError, Response, Timings, chat_body,
                           measure_sequence, post_request)
 from bench.gateways import CHAT_PATH, Gateway, GatewayError, cpu_seconds, rin_spec
 from bench.load import LoadResult, run_load
 from bench.upstream import Upstream
 
-NAMES = ("fallback", "outage", "ledger", "workers", "cache")
+NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets")
 BUSY_CORES = 0.25  # other processes using more than this many cores makes a run "busy"
 BUSY_BEFORE = 0.15  # the same for the one-second sample before the run (as the main bench)
 
@@ -146,8 +149,10 @@ class Ctx:
     stack: ExitStack
     notes: list[str] = field(default_factory=list)
 
-    def rin(self, label: str, config: str, extra_argv: list[str] | None = None) -> Gateway:
-        """Starts RIN with `config` in its own directory; it stops when the scenario ends."""
+    def rin(self, label: str, config: str, extra_argv: list[str] | None = None,
+            auth_key: str = BENCH_KEY) -> Gateway:
+        """Starts RIN with `config` in its own directory; it stops when the scenario ends.
+        `auth_key`: the bearer token of the start-up probe (the master key when the config has one)."""
         workdir = self.tmp / label
         workdir.mkdir()
         path = workdir / "bench-config.yaml"
@@ -156,6 +161,7 @@ class Ctx:
         spec = rin_spec(path, port)
         spec.argv += extra_argv or []
         spec.label = f"RIN ({label})"
+        spec.auth_key = auth_key
         gateway = Gateway(spec, port, workdir)
         self.stack.enter_context(gateway)
         say(f"{spec.label}: starting `{' '.join(spec.argv[1:])}`")
@@ -164,13 +170,15 @@ class Ctx:
         return gateway
 
     def load(self, gateway: Gateway, duration: float | None = None, concurrency: int | None = None,
-             body: str = CHAT_BODY) -> dict[str, Any]:
-        """wrk at c=N for the scenario duration; requests/s and the server's CPU per request."""
+             body: str = CHAT_BODY, key: str | None = None) -> dict[str, Any]:
+        """wrk at c=N for the scenario duration; requests/s and the server's CPU per request.
+        `key`: the bearer token (default: the gateway's start-up key)."""
         duration = duration or self.args.duration
         concurrency = concurrency or self.args.concurrency
         url = f"http://127.0.0.1:{gateway.port}{CHAT_PATH}"
         cpu0 = cpu_seconds(gateway.pid)
-        result: LoadResult = run_load(url, concurrency, duration, tool=self.args.loadgen, body=body)
+        result: LoadResult = run_load(url, concurrency, duration, tool=self.args.loadgen, body=body,
+                                      key=key or gateway.spec.auth_key)
         cpu = cpu_seconds(gateway.pid) - cpu0
         out = {"rps": result.rps, "requests": result.requests, "errors": result.errors,
                "cpu_us_per_request": cpu / max(1, result.requests) * 1e6, "cpu_cores": cpu / result.seconds,
@@ -187,8 +195,8 @@ def latency_row(timings: Timings) -> dict[str, Any]:
 
 
 def sequence(port: int, body: str, count: int, warmup: int,
-             check: Callable[[Response], str | None] | None = None) -> Timings:
-    raw = post_request(port, CHAT_PATH, body)
+             check: Callable[[Response], str | None] | None = None, key: str = BENCH_KEY) -> Timings:
+    raw = post_request(port, CHAT_PATH, body, key)
     return measure_sequence(port, [raw] * (warmup + count), warmup, check=check)
 
 
@@ -378,7 +386,7 @@ async def _outage_load(port: int, body: bytes, total: int, window: float, up: Up
     import aiohttp
 
     url = f"http://127.0.0.1:{port}{CHAT_PATH}"
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"}
     interval = window / total  # one request every `interval` seconds across all workers
     records: list[dict[str, Any]] = []
     next_index = 0
@@ -662,9 +670,172 @@ def cache(ctx: Ctx) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# keys: master key vs virtual key
+
+MASTER_KEY = "sk-bench-master"
+KEY_REQUEST = {"key_alias": "bench", "max_budget": 1000000, "rpm_limit": 100000000}
+
+
+def generate_key(port: int, master: str, body: dict[str, Any]) -> str:
+    """POST /key/generate with the master key; the new key's value (raises on anything but 200)."""
+    raw = post_request(port, "/key/generate", json.dumps(body, separators=(",", ":")), master)
+    conn = Connection(port, timeout=10)
+    try:
+        response = conn.request(raw)
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"POST /key/generate: HTTP {response.status}: {response.body[:300]!r}")
+    key = json.loads(response.body).get("key")
+    if not key:
+        raise RuntimeError(f"POST /key/generate: no \"key\" in {response.body[:300]!r}")
+    return str(key)
+
+
+def _spread(values: list[float]) -> float:
+    return max(values) - min(values) if len(values) > 1 else 0.0
+
+
+def keys(ctx: Ctx) -> dict[str, Any]:
+    """Master key vs a virtual key: throughput at c=50 and latency at c=1, alternately."""
+    up = ctx.upstream
+    gateway = ctx.rin("keys", config_yaml(up.base_url, [], "router_settings:\n  num_retries: 0\n"
+                                                           f"general_settings: {{master_key: {MASTER_KEY}}}\n"),
+                      auth_key=MASTER_KEY)
+    virtual = generate_key(gateway.port, MASTER_KEY, KEY_REQUEST)
+    say(f"keys: generated a virtual key ({virtual[:6]}…, {KEY_REQUEST})")
+    variants = {"master": MASTER_KEY, "virtual": virtual}
+    for key in variants.values():
+        ctx.load(gateway, duration=1, key=key)
+    runs: list[dict[str, Any]] = []
+    lat: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for _ in range(ctx.args.rounds):
+        for name, key in variants.items():
+            runs.append({"key": name, **ctx.load(gateway, key=key)})
+        for name, key in variants.items():
+            row = latency_row(sequence(gateway.port, CHAT_BODY, ctx.args.requests, ctx.args.warmup, key=key))
+            lat[name].append(row)
+            say(f"keys {name}: c=1 p50 {ms(row['p50_ms'])} ms, p99 {ms(row['p99_ms'])} ms, {row['errors']} errors")
+    mean = {n: statistics.mean(r["rps"] for r in runs if r["key"] == n) for n in variants}
+    cpu = {n: statistics.mean(r["cpu_us_per_request"] for r in runs if r["key"] == n) for n in variants}
+    spread = {n: _spread([r["rps"] for r in runs if r["key"] == n]) for n in variants}
+    p50 = {n: statistics.mean(r["p50_ms"] for r in lat[n]) for n in variants}
+    p99 = {n: statistics.mean(r["p99_ms"] for r in lat[n]) for n in variants}
+    p50_spread = {n: _spread([r["p50_ms"] for r in lat[n]]) for n in variants}
+    p99_spread = {n: _spread([r["p99_ms"] for r in lat[n]]) for n in variants}
+    errors = {n: sum(r["errors"] for r in runs if r["key"] == n) + sum(r["errors"] for r in lat[n]) for n in variants}
+    d_rps = mean["virtual"] - mean["master"]
+    d50, d99 = p50["virtual"] - p50["master"], p99["virtual"] - p99["master"]
+    noise_rps = max(spread.values())
+    noise50, noise99 = max(p50_spread.values()), max(p99_spread.values())
+
+    def within(diff: float, noise: float) -> str:
+        return "within noise ✓" if abs(diff) <= noise else "**beyond noise** ✗"
+
+    rows = []
+    for i, r in enumerate(runs):
+        rows.append([f"c={ctx.args.concurrency} run {i + 1}", r["key"], f"{r['rps']:,.0f} req/s",
+                     f"{r['cpu_us_per_request']:.0f} µs CPU / request", r["errors"]])
+    for name in variants:
+        for i, r in enumerate(lat[name]):
+            rows.append([f"c=1 round {i + 1}", name, f"p50 {ms(r['p50_ms'])} ms", f"p99 {ms(r['p99_ms'])} ms",
+                         r["errors"]])
+    md = table(["run", "key", "throughput / p50", "CPU / p99", "errors"], rows)
+    md += ("\n\n" + table(["metric", "master key", "virtual key", "virtual − master", "noise (largest spread "
+                                                                                   "between rounds of one key)"], [
+        [f"throughput at c={ctx.args.concurrency} (req/s, mean)", f"{mean['master']:,.0f}", f"{mean['virtual']:,.0f}",
+         f"{d_rps:+,.0f} ({d_rps / mean['master']:+.1%}): {within(d_rps, noise_rps)}", f"{noise_rps:,.0f}"],
+        ["server CPU µs a request (mean)", f"{cpu['master']:.0f}", f"{cpu['virtual']:.0f}",
+         f"{cpu['virtual'] - cpu['master']:+.0f}", "—"],
+        ["latency p50 at c=1 (ms, mean)", ms(p50["master"]), ms(p50["virtual"]), f"{d50:+.3f}: {within(d50, noise50)}",
+         ms(noise50)],
+        ["latency p99 at c=1 (ms, mean)", ms(p99["master"]), ms(p99["virtual"]), f"{d99:+.3f}: {within(d99, noise99)}",
+         ms(noise99)],
+        ["errors", errors["master"], errors["virtual"], "—", "—"],
+    ]))
+    md += (f"\n\nOne RIN with `general_settings: {{master_key: {MASTER_KEY}}}`; the virtual key from `POST "
+           f"/key/generate` with `{json.dumps(KEY_REQUEST)}` (so its budget and rpm limit are checked but never "
+           f"bind). wrk c={ctx.args.concurrency} for {ctx.args.duration:g} s and {ctx.args.requests} sequential "
+           f"requests after {ctx.args.warmup} warm-up, alternating master, virtual for {ctx.args.rounds} rounds. "
+           f"Target: the difference is not measurable (within the spread between rounds of one key).")
+    data = {"runs": runs, "latency": lat, "mean_rps": mean, "cpu_us": cpu, "p50_ms": p50, "p99_ms": p99,
+            "diff": {"rps": d_rps, "p50_ms": d50, "p99_ms": d99},
+            "noise": {"rps": noise_rps, "p50_ms": noise50, "p99_ms": noise99}, "errors": errors}
+    return {"data": data, "markdown": md}
+
+
+# ---------------------------------------------------------------------------------------------
+# budgets: the cost of a hard global budget, in-process and through Redis
+
+BUDGET_SETTINGS = "general_settings: {max_budget: 1000000, budget_duration: 30d, enforce_budget: true}\n"
+
+
+def redis_commands_processed(host: str = "127.0.0.1", port: int = 6379) -> int | None:
+    """Redis's `total_commands_processed` (all clients; read-only INFO), or None."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"INFO stats\r\n")
+            data = b""
+            while b"total_commands_processed:" not in data or not data.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    match = re.search(rb"total_commands_processed:(\d+)", data)
+    return int(match.group(1)) if match else None
+
+
+def budgets(ctx: Ctx) -> dict[str, Any]:
+    """Throughput with no budget, a hard global budget in-process, and the same shared via Redis."""
+    up = ctx.upstream
+    base = "router_settings:\n  num_retries: 0\n"
+    variants: dict[str, Gateway] = {
+        "none": ctx.rin("budgets-none", config_yaml(up.base_url, [], base)),
+        "in-process": ctx.rin("budgets-local", config_yaml(up.base_url, [], base + BUDGET_SETTINGS)),
+    }
+    if redis_up():
+        variants["redis"] = ctx.rin("budgets-redis", config_yaml(
+            up.base_url, [], base + "  redis_host: 127.0.0.1\n  redis_port: 6379\n" + BUDGET_SETTINGS))
+    else:
+        ctx.notes.append("budgets: Redis not reachable on 127.0.0.1:6379, the Redis variant was skipped")
+    for gateway in variants.values():
+        ctx.load(gateway, duration=1)
+    runs: list[dict[str, Any]] = []
+    for _ in range(ctx.args.rounds):
+        for name, gateway in variants.items():
+            before = redis_commands_processed() if name == "redis" else None
+            result = ctx.load(gateway)
+            after = redis_commands_processed() if name == "redis" else None
+            if before is not None and after is not None:
+                result["redis_commands_per_request"] = (after - before) / max(1, result["requests"])
+            runs.append({"budget": name, **result})
+    mean = {n: statistics.mean(r["rps"] for r in runs if r["budget"] == n) for n in variants}
+    cpu = {n: statistics.mean(r["cpu_us_per_request"] for r in runs if r["budget"] == n) for n in variants}
+    heads = {"none": "no budget", "in-process": "hard budget, in-process", "redis": "hard budget, shared via Redis"}
+    rows = [[i + 1, heads[r["budget"]], f"{r['rps']:,.0f}", f"{r['cpu_us_per_request']:.0f}",
+             f"{r['redis_commands_per_request']:.2f}" if "redis_commands_per_request" in r else "—", r["errors"]]
+            for i, r in enumerate(runs)]
+    md = table(["run", "budget", f"req/s at c={ctx.args.concurrency}", "server CPU µs / request",
+                "Redis commands / request (all clients)", "errors"], rows)
+    summary = [[heads[n], f"{mean[n]:,.0f}", f"{(mean[n] - mean['none']) / mean['none']:+.1%}" if n != "none" else "—",
+                f"{cpu[n]:.0f}", f"{cpu[n] - cpu['none']:+.0f}" if n != "none" else "—"] for n in variants]
+    md += "\n\n" + table(["budget", "mean req/s", "vs no budget", "mean CPU µs / request", "CPU vs no budget"],
+                         summary)
+    md += (f"\n\n`{BUDGET_SETTINGS.strip()}`; the Redis variant adds `router_settings: {{redis_host: 127.0.0.1, "
+           f"redis_port: 6379}}` (RIN keeps its state under `rin:`; nothing is flushed, keys expire with the "
+           f"window). wrk c={ctx.args.concurrency} for {ctx.args.duration:g} s, alternating for "
+           f"{ctx.args.rounds} rounds after a 1 s warm-up each. Redis commands a request come from Redis's own "
+           f"`total_commands_processed` (INFO), so they include any other client's commands meanwhile.")
+    return {"data": {"runs": runs, "mean_rps": mean, "cpu_us": cpu}, "markdown": md}
+
+
+# ---------------------------------------------------------------------------------------------
 
 SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "fallback": fallback, "outage": outage, "ledger": ledger, "workers": workers, "cache": cache,
+    "keys": keys, "budgets": budgets,
 }
 
 

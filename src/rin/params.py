@@ -47,6 +47,13 @@ def check_max_tokens(body: dict[str, Any], name: str, model_max: int | None) -> 
 
 def validate_request(body: dict[str, Any]) -> None:
     """Checks that hold whatever deployment serves the request (OpenAI's documented ranges)."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest(f"'stream' must be true or false, got {stream!r}.", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequest("'stream_options' must be an object such as {\"include_usage\": true}.",
+                             param="stream_options")
     check_range(body, "temperature", 0.0, 2.0)
     check_range(body, "top_p", 0.0, 1.0)
     check_range(body, "presence_penalty", -2.0, 2.0)

@@ -78,3 +78,21 @@ def test_virtual_key_cannot_use_admin_routes_and_cli_keys_work(gw):
                          cwd=gw.workdir, capture_output=True, text=True, env={**gw.env}, check=True).stdout
     listed = orjson.loads(out)
     assert any(k.get("key_alias") == "viewer" for k in listed) and key not in out
+
+
+def test_spend_by_key(gw):
+    one = generate(gw, key_alias="one")
+    two = generate(gw, key_alias="two")
+    for _ in range(2):
+        gw.openai(api_key=one["key"]).chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=5)
+    gw.openai(api_key=two["key"]).chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=5)
+    report = orjson.loads(gw.request("GET", "/spend/report?group_by=key")[2])["data"]
+    requests = {row["key"]: row["requests"] for row in report}
+    assert requests[one["token"]] == 2 and requests[two["token"]] == 1
+    logs = orjson.loads(gw.request("GET", "/spend/logs?api_key=" + one["key"])[2])
+    assert len(logs) == 2 and {r["api_key_hash"] for r in logs} == {one["token"]}
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "rin", "spend", "--by", "key", "--config", str(gw.config_path)],
+                         cwd=gw.workdir, capture_output=True, text=True, env={**gw.env}, check=True).stdout
+    assert one["token"][:20] in out

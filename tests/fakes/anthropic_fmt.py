@@ -66,6 +66,9 @@ class AnthropicFormat:
             return self.envelope(401, "authentication_error", "invalid x-api-key")
         return None
 
+    def bad_request(self, message: str) -> Reply:
+        return self.envelope(400, "invalid_request_error", message)
+
     def validate_chat(self, headers: object, body: dict | None) -> Reply | None:
         if not headers.get("anthropic-version"):  # type: ignore[attr-defined]
             return self.envelope(400, "invalid_request_error", "anthropic-version: header is required")

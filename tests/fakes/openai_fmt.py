@@ -90,6 +90,9 @@ class OpenAIFormat:
             return Reply(400, error_body("you must provide a model parameter", "invalid_request_error"), self.headers())
         return None
 
+    def bad_request(self, message: str) -> Reply:
+        return Reply(400, error_body(message, "invalid_request_error", "messages"), self.headers())
+
     def validate_chat(self, headers: object, body: dict | None) -> Reply | None:
         reply = self.validate(headers, body)
         if reply is None and body is not None and not body.get("messages"):
@@ -281,6 +284,10 @@ class OpenAIFormat:
             return Reply(400, error_body("'input' is a required property", "invalid_request_error"), self.headers())
         if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
             inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, (str, list)) for i in inputs):
+            # as the real API: a string, an array of strings, or an array of token arrays
+            return Reply(400, error_body("'input' must be a string, an array of strings, or an array of "
+                                         "token arrays", "invalid_request_error", param="input"), self.headers())
         as_base64 = body.get("encoding_format") == "base64"
         items, chars = [], 0
         for i, item in enumerate(inputs):

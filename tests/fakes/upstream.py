@@ -283,13 +283,17 @@ class FakeUpstream:
         done = await self._before_headers(request, fmt, model, fault)
         if done is not None:
             return done
-        answer = fmt.decide(body)
+        try:
+            answer = fmt.decide(body)
+            completion = None if body.get("stream") else fmt.completion(answer)
+        except Exception:  # noqa: BLE001 - malformed messages: the real APIs answer 400, never crash
+            return _respond(fmt.bad_request("the request's messages could not be read"))
         late = _late(fault)
         if body.get("stream"):
             return await self._stream(request, fmt, answer, body, late)
         if late == "error-in-stream":
             return _respond(fmt.error_in_body(model))
-        return await self._send(request, fmt.completion(answer), late)
+        return await self._send(request, completion, late)
 
     async def _stream(
         self, request: web.Request, fmt: Format, answer: Answer, body: dict, late: str | None

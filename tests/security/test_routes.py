@@ -85,6 +85,8 @@ def test_odd_host_headers_change_nothing(guarded, host):
     b'{"model": "gpt-4o", "messages": "hi"}', b'{"model": "gpt-4o", "messages": [], "stream": true}',
     b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
     b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "n": -1}',
+    b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": -1e7}',
+    b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream_options": 3}',
     b"\xff\xfe\x00garbage", b'{"model": "' + b"m" * 100000 + b'", "messages": [{}]}',
 ])
 def test_malformed_bodies_get_a_clear_4xx(guarded, body):

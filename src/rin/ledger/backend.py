@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from rin.errors import ServiceUnavailable
 from rin.ledger.row import SpendRow
 
-ReportBy = Literal["model", "provider", "day", "user"]
-REPORT_BY: tuple[str, ...] = ("model", "provider", "day", "user")
+ReportBy = Literal["model", "provider", "day", "user", "key"]
+REPORT_BY: tuple[str, ...] = ("model", "provider", "day", "user", "key")
 
 
 class LedgerUnavailable(ServiceUnavailable):
@@ -31,6 +31,7 @@ class Filters:
     provider: str | None = None
     deployment_id: str | None = None
     user: str | None = None
+    api_key_hash: str | None = None
     start: datetime | None = None
     end: datetime | None = None
 
@@ -118,7 +119,8 @@ def where(
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (("model", filters.model), ("provider", filters.provider),
-                          ("deployment_id", filters.deployment_id), ('"user"', filters.user)):
+                          ("deployment_id", filters.deployment_id), ('"user"', filters.user),
+                          ("api_key_hash", filters.api_key_hash)):
         if value is not None:
             params.append(value)
             clauses.append(f"{column} = {mark(len(params))}")

@@ -161,11 +161,13 @@ class Ledger:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = 100,
+        api_key_hash: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows newest first; `start` inclusive, `end` exclusive. Raises LedgerUnavailable."""
         if limit < 0:
             raise ValueError("limit must be >= 0")
-        return await self._backend.logs(Filters(model=model, user=user, start=start, end=end), limit)
+        return await self._backend.logs(
+            Filters(model=model, user=user, api_key_hash=api_key_hash, start=start, end=end), limit)
 
     async def report(self, by: ReportBy, since: datetime | None = None) -> list[dict[str, Any]]:
         """Spend grouped by model, provider, day (UTC) or user; cost summed exactly as Decimal."""

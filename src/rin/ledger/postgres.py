@@ -117,7 +117,7 @@ _INSERT = (f"INSERT INTO spend_log ({', '.join(_QUOTED)}) "
            f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
            "ON CONFLICT (request_id) DO NOTHING")
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
-_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"',
+_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "key": "api_key_hash",
               "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
 _AGGREGATES = ("COUNT(*), COUNT(*) FILTER (WHERE status = 'error'), "
                "COUNT(*) FILTER (WHERE cost_source = 'unpriced'), SUM(prompt_tokens), "

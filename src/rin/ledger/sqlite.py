@@ -115,7 +115,7 @@ _QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
 _INSERT = (f"INSERT OR IGNORE INTO spend_log ({', '.join(_QUOTED)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
-_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "day": "substr(created_at, 1, 10)"}
+_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "key": "api_key_hash", "day": "substr(created_at, 1, 10)"}
 _AGGREGATES = ("COUNT(*), SUM(status = 'error'), SUM(cost_source = 'unpriced'), SUM(prompt_tokens), "
                "SUM(completion_tokens), SUM(total_tokens), decimal_sum(cost)")
 _COST = COLUMNS.index("cost")

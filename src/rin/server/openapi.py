@@ -72,11 +72,11 @@ SPEC: dict[str, Any] = {
         "/v1/models": {"get": _op("Models, with RIN's metadata")},
         "/model/info": {"get": _op("Every deployment and its status")},
         "/spend/logs": {"get": _op("Ledger rows, newest first", params=[
-            _query("model", {"type": "string"}), _query("user", {"type": "string"}),
+            _query("model", {"type": "string"}), _query("user", {"type": "string"}), _query("api_key", {"type": "string"}),
             _query("start_date", _DATE), _query("end_date", _DATE),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})])},
         "/spend/report": {"get": _op("Spend grouped by model, provider, day or user", params=[
-            _query("group_by", {"type": "string", "enum": ["model", "provider", "day", "user"]}),
+            _query("group_by", {"type": "string", "enum": ["model", "provider", "day", "user", "key"]}),
             _query("start_date", _DATE)])},
         "/health": {"get": _op("Gateway health", public=True)},
         "/health/liveliness": {"get": _op("Liveness", public=True)},

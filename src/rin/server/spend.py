@@ -42,6 +42,15 @@ def parse_limit(value: str | None) -> int:
     return int(value)
 
 
+def _key_hash(value: str | None) -> str | None:
+    """`api_key` may be the key itself (hashed here, never stored) or its sha256 hash."""
+    if not value:
+        return None
+    from rin.keys import hash_key
+
+    return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else hash_key(value)
+
+
 def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -66,7 +75,7 @@ async def spend_logs(runtime: Any, scope: dict[str, Any]) -> bytes:
         model=q.get("model"), user=q.get("user") or q.get("user_id"),
         start=parse_time(q.get("start_date") or q.get("start"), "start_date"),
         end=parse_time(q.get("end_date") or q.get("end"), "end_date"),
-        limit=parse_limit(q.get("limit")))
+        limit=parse_limit(q.get("limit")), api_key_hash=_key_hash(q.get("api_key") or q.get("key")))
     for row in rows:
         # LiteLLM's names beside ours, so LiteLLM dashboards and scripts keep working
         row["spend"] = row.get("cost")
