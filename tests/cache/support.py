@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 import shutil
 import signal
 import socket
@@ -58,6 +59,23 @@ def shared_redis_problem(port: int = 6379) -> str | None:
     finally:
         client.close()
     return None
+
+
+def claimed_keys(match: str) -> Iterator[None]:
+    """Skips (or fails, with RIN_REQUIRE_SERVICES=1) without the shared Redis on 127.0.0.1:6379;
+    after the test, deletes every key matching `match` there."""
+    from tests.conftest import require_service
+
+    why = shared_redis_problem()
+    require_service("Redis", why is None, why or "")
+    yield
+    client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=match, count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 class RedisServer:

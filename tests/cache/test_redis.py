@@ -15,8 +15,7 @@ import redis
 
 from rin.cache import CacheKey, RedisCache, ResponseCache, build_cache, cache_scope
 from rin.config.resolved import LiteLLMSettings, RouterSettings
-from tests.cache.support import Clock, answer, free_port, shared_redis_problem, stream_answer
-from tests.conftest import require_service
+from tests.cache.support import Clock, answer, claimed_keys, free_port, stream_answer
 
 pytestmark = pytest.mark.services
 BODY: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "What is 2+2?"}]}
@@ -24,17 +23,9 @@ BODY: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "conten
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    why = shared_redis_problem()
-    require_service("Redis", why is None, why or "")
     name = f"test-{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
-    try:
-        keys = list(client.scan_iter(match=f"rin:cache:{name}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    for _ in claimed_keys(f"rin:cache:{name}:*"):
+        yield name
 
 
 def redis_cache(namespace: str, **kw: Any) -> ResponseCache:

@@ -12,14 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import redis
 
 from rin.budgets import Budgets
 from rin.config.resolved import Config, GeneralSettings, RouterSettings
 from rin.router import Router
 from rin.shared import SharedState, link
 from rin.types import Deployment, ModelInfo
-from tests.cache.support import Clock, RedisServer, shared_redis_problem
+from tests.cache.support import Clock, RedisServer, claimed_keys
 from tests.conftest import require_service
 
 NOW = datetime.now(UTC)  # window keys expire an hour after their window: the test window must be current
@@ -27,17 +26,9 @@ NOW = datetime.now(UTC)  # window keys expire an hour after their window: the te
 
 def unique_prefix() -> Iterator[str]:
     """A key prefix of its own on the shared Redis at 127.0.0.1:6379, whose keys go afterwards."""
-    why = shared_redis_problem()
-    require_service("Redis", why is None, why or "")
     prefix = f"rin-test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis.Redis("127.0.0.1", 6379, socket_timeout=2)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    for _ in claimed_keys(f"{prefix}*"):
+        yield prefix
 
 
 def private_server() -> Iterator[RedisServer]:
