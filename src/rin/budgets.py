@@ -2,9 +2,10 @@
 cost after.
 
 Scopes: global (`general_settings.max_budget`), per end user (`max_end_user_budget`), per
-deployment (`litellm_params.max_budget`) and per provider (`router_settings.provider_budget_config`).
-Global and user budgets warn at the alert threshold and refuse only with `enforce_budget: true`;
-deployment and provider budgets always make the router move down the fallback chain.
+deployment (`litellm_params.max_budget`), per provider (`router_settings.provider_budget_config`)
+and per virtual key (its `max_budget`, rin.keys). Global and user budgets warn at the alert threshold
+and refuse only with `enforce_budget: true`; deployment and provider budgets always make the router
+move down the fallback chain; a key's budget always refuses.
 
 Windows are aligned (every `30d` window starts at a multiple of 30 days since the Unix epoch, `1mo`
 at a calendar month), so a restarted gateway finds the same window and rebuilds it from the ledger.
@@ -32,6 +33,7 @@ from rin.redis_link import RedisUnavailable
 from rin.types import Deployment
 
 if TYPE_CHECKING:
+    from rin.keys.model import VirtualKey
     from rin.shared.budgets import BudgetStore
 
 log = logging.getLogger("rin.budget")
@@ -63,7 +65,7 @@ def window(duration: str | None, now: datetime) -> tuple[datetime, datetime | No
 
 @dataclass(slots=True)
 class Budget:
-    scope: str  # "global", "user:<id>", "deployment:<id>", "provider:<name>"
+    scope: str  # "global", "user:<id>", "deployment:<id>", "provider:<name>", "key:<sha256>"
     label: str  # what an error message calls it
     limit: Decimal
     duration: str | None
@@ -120,6 +122,8 @@ class Budgets:
                                      g.max_budget, g.budget_duration, g.enforce_budget)
                               if g.max_budget is not None else None)
         self.users: dict[str, Budget] = {}
+        #: virtual keys' budgets by key hash, made on first use (rin.keys)
+        self.keys: dict[str, Budget] = {}
         self.deployments: dict[str, Budget] = {}
         self.providers: dict[str, Budget] = {}
         for dep in config.deployments:
@@ -147,6 +151,7 @@ class Budgets:
                     table[scope] = _carry(previous[scope], budget)
         if self.global_budget is not None and old.global_budget is not None:
             self.global_budget = _carry(old.global_budget, self.global_budget)
+        self.keys = old.keys
         if self.config.general.max_end_user_budget is not None:
             for user, budget in old.users.items():
                 budget.limit = self.config.general.max_end_user_budget
@@ -158,7 +163,8 @@ class Budgets:
 
     def all(self) -> list[Budget]:
         out = [self.global_budget] if self.global_budget else []
-        return out + list(self.deployments.values()) + list(self.providers.values()) + list(self.users.values())
+        return (out + list(self.deployments.values()) + list(self.providers.values())
+                + list(self.keys.values()) + list(self.users.values()))
 
     def user_budget(self, user: str | None) -> Budget | None:
         limit = self.config.general.max_end_user_budget
@@ -172,9 +178,26 @@ class Budgets:
             self.users[user] = budget
         return budget
 
-    def applicable(self, dep: Deployment, user: str | None) -> list[Budget]:
+    def key_budget(self, key: "VirtualKey | None") -> Budget | None:
+        """The budget of a virtual key with a max_budget, kept in step with the key's current limit
+        and window (an admin may change them while it is in use)."""
+        if key is None or key.max_budget is None:
+            return None
+        budget = self.keys.get(key.key_hash)
+        label = f"budget of key '{key.alias or key.preview}'"
+        if budget is None:
+            budget = Budget(f"key:{key.key_hash}", label, key.max_budget, key.budget_duration, True)
+            budget.start, budget.end = window(budget.duration, self.now())
+            self.keys[key.key_hash] = budget
+        elif budget.limit != key.max_budget or budget.duration != key.budget_duration or budget.label != label:
+            fresh = Budget(budget.scope, label, key.max_budget, key.budget_duration, True)
+            fresh.start, fresh.end = window(fresh.duration, self.now())
+            _carry(budget, fresh)
+        return budget
+
+    def applicable(self, dep: Deployment, user: str | None, key: "VirtualKey | None" = None) -> list[Budget]:
         found = [self.global_budget, self.user_budget(user), self.deployments.get(dep.id),
-                 self.providers.get(dep.provider)]
+                 self.providers.get(dep.provider), self.key_budget(key)]
         return [b for b in found if b is not None]
 
     def worst_case(self, dep: Deployment, body: dict[str, Any], body_size: int) -> Decimal:
@@ -184,11 +207,11 @@ class Budgets:
         return estimate_max_cost(prices, max(body_size // 4, 1), int(max_out))
 
     def reserve(self, dep: Deployment, user: str | None, body: dict[str, Any], body_size: int,
-                previous: Hold | None) -> Hold | RinError | Awaitable[Hold | RinError]:
+                previous: Hold | None, key: "VirtualKey | None" = None) -> Hold | RinError | Awaitable[Hold | RinError]:
         """Releases `previous`, then holds the worst-case cost of calling `dep` on every budget
         that applies, or returns the refusal of the first budget it would overrun. Shared budgets
         return an awaitable; while Redis is unavailable a hard budget refuses (503)."""
-        budgets = self.applicable(dep, user)
+        budgets = self.applicable(dep, user, key)
         if not budgets:
             self.release(previous)
             return Hold(Decimal(0))
@@ -242,12 +265,13 @@ class Budgets:
                 budget.reserved -= hold.amount
         hold.budgets = []
 
-    def settle(self, hold: Hold | None, dep: Deployment | None, user: str | None, cost: Decimal) -> None:
+    def settle(self, hold: Hold | None, dep: Deployment | None, user: str | None, cost: Decimal,
+               key: "VirtualKey | None" = None) -> None:
         """Releases the hold and books the real cost on the budgets of the deployment that answered."""
         budgets: list[Budget] = []
         if cost:
-            budgets = self.applicable(dep, user) if dep is not None else [
-                b for b in (self.global_budget, self.user_budget(user)) if b is not None]
+            budgets = self.applicable(dep, user, key) if dep is not None else [
+                b for b in (self.global_budget, self.user_budget(user), self.key_budget(key)) if b is not None]
             now = self.now()
             for budget in budgets:
                 budget.roll(now)

@@ -53,11 +53,12 @@ class Runtime:
     def __init__(self, base: Config, transport: Transport | None = None) -> None:
         self.transport = transport or Transport()
         self._background: set[asyncio.Task[None]] = set()
-        self.ledger = None if base.general.disable_spend_logs else Ledger(base.general.database_url)
+        self.ledger = None if base.general.disable_spend_logs else Ledger(
+            base.general.database_url, flush_interval=base.general.proxy_batch_write_at)
         self.keys = KeyRing(KeyStore.from_url(base.general.database_url))
-        self.key_limits = KeyLimits()
         #: cooldowns, budgets and rpm/tpm shared through Redis (router_settings.redis_host), else None
         self.shared = SharedState.connect(base.router)
+        self.key_limits = KeyLimits(shared=self.shared.key_rates if self.shared else None)
         config, catalog = expand_cached(base)
         self.budgets = Budgets(config, alert=self.alert, shared=self.shared.budgets if self.shared else None)
         self.budgets.catalog_lookup = catalog.lookup if catalog else None
@@ -109,21 +110,20 @@ class Runtime:
         await self.transport.close()
 
     async def _seed_key_spend(self) -> None:
-        """Each budgeted key's spend in its current window, from the ledger."""
+        """Each budgeted key's spend in its current window, from the ledger (before shared state
+        starts: it seeds Redis from these where Redis has none)."""
         for key in self.keys.live():
-            if key.max_budget is not None:
+            budget = self.budgets.key_budget(key)
+            if budget is not None:
                 with contextlib.suppress(RinError):
-                    self.key_limits.seed(key, await self.keys.store.current_spend(key.key_hash))
+                    budget.spent = await self.keys.store.current_spend(key.key_hash)
 
-    def admit_key(self, key: VirtualKey, req: ChatRequest) -> None:
-        """A virtual key's own limits: models, rpm / tpm, budget (reserving the worst case)."""
+    def admit_key(self, key: VirtualKey, req: ChatRequest) -> Awaitable[None] | None:
+        """A virtual key's own limits: models and rpm / tpm (its budget is reserved with the
+        others, per deployment, by `budget_gate`). An awaitable when Redis counts the key's rate."""
         req.api_key_hash = key.key_hash
-        worst = Decimal(0)
-        if key.max_budget is not None:
-            deps = self.config.enabled(req.model)
-            if deps:
-                worst = self.budgets.worst_case(deps[0], req.body, req.body_size)
-        self.key_limits.admit(key, req.model, req.request_id, worst)
+        req.virtual_key = key
+        return self.key_limits.admit(key, req.model)
 
     def swap(self, base: Config, catalog: Catalog | None) -> None:
         """Serves `base` expanded with `catalog`, swapped in one assignment. Requests in flight
@@ -216,7 +216,7 @@ class Runtime:
 
     def budget_gate(self, dep: Deployment, state: RequestState) -> RinError | None | Awaitable[RinError | None]:
         req = state.request
-        hold = self.budgets.reserve(dep, req.user, req.body, req.body_size, state.hold)
+        hold = self.budgets.reserve(dep, req.user, req.body, req.body_size, state.hold, req.virtual_key)
         if inspect.isawaitable(hold):
             return self._admit_later(hold, state)
         return _admit(hold, state)
@@ -245,10 +245,9 @@ class Runtime:
         writes one ledger row (never one per attempt)."""
         cost, source = priced or self.price(state, usage)
         req = state.request
-        if req.api_key_hash is not None:
-            self.key_limits.settle(req.api_key_hash, req.request_id, cost,
-                                   usage.total_tokens if usage is not None else 0)
-        self.budgets.settle(state.hold, state.deployment, req.user, cost)
+        if req.virtual_key is not None:
+            self.key_limits.used(req.virtual_key, usage.total_tokens if usage is not None else 0)
+        self.budgets.settle(state.hold, state.deployment, req.user, cost, req.virtual_key)
         state.hold = None
         if state.deployment is not None and usage is not None:  # tpm: tokens are known only now
             self.router.stats.add_tokens(state.deployment.id, usage.total_tokens or usage.prompt_tokens

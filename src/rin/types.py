@@ -112,6 +112,8 @@ class ChatRequest:
     body_size: int = 0
     #: sha256 of the virtual key that sent it (None for the master key or an open gateway)
     api_key_hash: str | None = None
+    #: that virtual key (rin.keys.VirtualKey), for its limits and budget
+    virtual_key: Any = None
     #: (has images, has tools), worked out only when a candidate model lacks a capability
     needs: tuple[bool, bool] | None = None
 

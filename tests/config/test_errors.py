@@ -53,6 +53,9 @@ def errors_of(path: Path) -> list[str]:
     ("general_settings:\n  budget_duration: monthly\n", 6, "general_settings.budget_duration: 'monthly' is not a duration"),
     ("general_settings:\n  max_budget: lots\n", 6, "general_settings.max_budget: 'lots' is not a number"),
     ("litellm_settings:\n  num_retries: many\n", 6, "litellm_settings.num_retries: 'many' is not a whole number"),
+    ("general_settings:\n  proxy_batch_write_at: 0\n", 6, "general_settings.proxy_batch_write_at: 0 must be greater than 0"),
+    ("general_settings:\n  proxy_batch_write_at: 600\n", 6,
+     "general_settings.proxy_batch_write_at: 600 is out of range, must be between 0 and 60"),
 ])
 def test_invalid_value_names_file_line_key_and_rule(tmp_path: Path, extra: str, line: int, expected: str) -> None:
     path = write(tmp_path, MODEL + extra)
@@ -174,3 +177,12 @@ model_list:
     path = write(tmp_path, text + "      top_p: 3\n")
     assert errors_of(path) == [f"{path}:9: model_list[0].litellm_params.top_p: 3 is out of range, "
                                "must be between 0 and 1"]
+
+
+def test_proxy_batch_write_at_sets_the_ledger_flush_interval(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, MODEL), env={"OPENAI_API_KEY": "sk-test"})
+    tuned = load_config(write(tmp_path, MODEL + "general_settings:\n  proxy_batch_write_at: 2\n", "b.yaml"),
+                        env={"OPENAI_API_KEY": "sk-test"})
+    assert default.general.proxy_batch_write_at == 0.25
+    assert tuned.general.proxy_batch_write_at == 2.0
+    assert not any("proxy_batch_write_at" in w for w in tuned.warnings)  # implemented, not "ignored"

@@ -96,3 +96,13 @@ def test_spend_by_key(gw):
     out = subprocess.run([sys.executable, "-m", "rin", "spend", "--by", "key", "--config", str(gw.config_path)],
                          cwd=gw.workdir, capture_output=True, text=True, env={**gw.env}, check=True).stdout
     assert one["token"][:20] in out
+
+
+def test_a_key_limited_to_some_models_lists_only_those(gw):
+    limited = generate(gw, models=["gpt-4o"])["key"]
+    everything = generate(gw)["key"]
+    assert [m.id for m in gw.openai(api_key=limited).models.list()] == ["gpt-4o"]
+    listed = {m.id for m in gw.openai(api_key=everything).models.list()}
+    assert "gpt-4o" in listed and len(listed) > 1
+    master = {m.id for m in gw.openai().models.list()}
+    assert master == listed

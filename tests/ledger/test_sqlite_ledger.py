@@ -65,10 +65,11 @@ PINNED_SCHEMA = [
     ("index", "rin_keys_alias",
      "CREATE UNIQUE INDEX rin_keys_alias ON rin_keys (key_alias) WHERE revoked_at IS NULL"),
     ("index", "spend_log_api_key_hash",
-     "CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at)"),
+     "CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at) WHERE api_key_hash IS NOT NULL"),
     ("index", "spend_log_created_at", "CREATE INDEX spend_log_created_at ON spend_log (created_at)"),
     ("index", "spend_log_model", "CREATE INDEX spend_log_model ON spend_log (model, created_at)"),
-    ("index", "spend_log_user", 'CREATE INDEX spend_log_user ON spend_log ("user", created_at)'),
+    ("index", "spend_log_user",
+     'CREATE INDEX spend_log_user ON spend_log ("user", created_at) WHERE "user" IS NOT NULL'),
     ("index", "sqlite_autoindex_rin_keys_1", None),
     ("index", "sqlite_autoindex_rin_migrations_1", None),
     ("index", "sqlite_autoindex_spend_log_1", None),
@@ -109,8 +110,30 @@ def test_blank_database_schema_is_pinned(tmp_path: Path) -> None:
         applied = [name for (name,) in conn.execute("SELECT name FROM rin_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert schema == PINNED_SCHEMA
-    assert applied == ["m001_spend_log", "m002_rin_keys"]
+    assert applied == ["m001_spend_log", "m002_rin_keys", "m003_partial_indexes"]
     assert journal == "wal"
+
+
+def test_user_and_key_filters_use_their_partial_indexes(tmp_path: Path) -> None:
+    """The user and key indexes skip rows without one (cheaper writes); the queries that filter on
+    them must still be index searches, not scans of the whole table."""
+    db = tmp_path / "x.db"
+
+    async def main() -> None:
+        ledger = Ledger(url(db))
+        await ledger.start()
+        await ledger.close()
+
+    asyncio.run(main())
+    queries = {
+        "spend_log_user": ('SELECT cost FROM spend_log WHERE "user" = ? AND created_at >= ?', ["u", "2026"]),
+        "spend_log_api_key_hash": ("SELECT api_key_hash, cost FROM spend_log WHERE api_key_hash IS NOT NULL "
+                                   "AND api_key_hash = ? AND created_at >= ?", ["k", "2026"]),
+    }
+    with sqlite3.connect(db) as conn:
+        for index, (sql, params) in queries.items():
+            plan = " ".join(str(step[3]) for step in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert f"INDEX {index}" in plan, plan
 
 
 def test_a_thousand_rows_are_written_exactly_once_by_the_background_writer(tmp_path: Path) -> None:

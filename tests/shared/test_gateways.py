@@ -22,6 +22,7 @@ import rin.runtime
 from tests.cache.support import RedisServer
 from tests.e2e.conftest import KEYS, deployment
 from tests.gateway import Gateway
+from tests.keys.conftest import pg_url  # noqa: F401 - the fixture: a fresh PostgreSQL schema
 from tests.shared.support import private_server
 
 pytestmark = [
@@ -166,3 +167,76 @@ def test_redis_frozen_requests_are_still_answered_within_the_timeout_budget(
         [key] = [k for k in client.scan_iter(match="rin:budget:global:*") if not k.endswith(b":holds")]
         eventually(lambda: client.hmget(key, "spent", "reserved") == [b"23000000", b"0"], seconds=10)
         eventually(lambda: Decimal(budget_report(s)["spent"]) == Decimal("0.023"), seconds=3)
+
+
+MASTER = "sk-master-shared-keys"
+
+
+def key_chat(gw: Gateway, key: str, model: str = "slow") -> int:
+    status, _, _ = gw.request("POST", "/v1/chat/completions", {"model": model, "messages": MESSAGES},
+                              headers={"authorization": f"Bearer {key}"})
+    return status
+
+
+def generate_key(gw: Gateway, **fields: Any) -> dict[str, Any]:
+    status, _, body = gw.request("POST", "/key/generate", fields)
+    assert status == 200, body
+    return orjson.loads(body)  # type: ignore[no-any-return]
+
+
+def test_a_virtual_keys_budget_holds_across_two_instances_under_a_concurrent_burst(
+    fake: Any, server: RedisServer, pg_url: str, tmp_path: Path
+) -> None:
+    """Two instances sharing PostgreSQL (the keys) and Redis: a key's $1.00 budget, 200 concurrent
+    requests able to cost $0.05 each, half on each instance: exactly 20 are admitted."""
+    config = gateway_config(fake, server.port, master_key=MASTER, database_url=pg_url)
+    with Gateway(config, tmp_path / "a", env=KEYS, api_key=MASTER) as a:
+        made = generate_key(a, key_alias="shared-team", max_budget=1.0, budget_duration="30d")
+        with Gateway(config, tmp_path / "b", env=KEYS, api_key=MASTER) as b:  # loads the key at start
+            with ThreadPoolExecutor(max_workers=50) as pool:
+                statuses = list(pool.map(lambda i: key_chat((a, b)[i % 2], made["key"]), range(200)))
+            assert statuses.count(200) == 20 and statuses.count(429) == 180
+            client = server.client()
+            [budget] = [k for k in client.scan_iter(match=f"rin:budget:key:{made['token']}:*")
+                        if not k.endswith(b":holds")]
+            eventually(lambda: client.hmget(budget, "spent", "reserved") == [b"1000000000", b"0"])
+            _, _, body = b.request("POST", "/v1/chat/completions", {"model": "slow", "messages": MESSAGES},
+                                   headers={"authorization": f"Bearer {made['key']}"})
+            error = orjson.loads(body)["error"]
+            assert error["type"] == "insufficient_quota" and "shared-team" in error["message"]
+            def spend_seen_by_a() -> Decimal:  # A's rows and B's, once B's ledger has written them
+                status, _, body = a.request("GET", f"/key/info?key={made['key']}")
+                assert status == 200
+                return Decimal(str(orjson.loads(body)["info"]["spend"]))
+
+            eventually(lambda: spend_seen_by_a() == Decimal("1"))
+
+
+def test_a_virtual_keys_rpm_holds_across_two_instances(
+    fake: Any, server: RedisServer, pg_url: str, tmp_path: Path
+) -> None:
+    config = gateway_config(fake, server.port, [deployment("fast", "openai/gpt-4o", fake.openai_base)],
+                            master_key=MASTER, database_url=pg_url)
+    with Gateway(config, tmp_path / "a", env=KEYS, api_key=MASTER) as a:
+        key = generate_key(a, rpm_limit=3)["key"]
+        with Gateway(config, tmp_path / "b", env=KEYS, api_key=MASTER) as b:
+            if time.time() % 60 > 50:  # the count is per wall-clock minute: start in a fresh one
+                time.sleep(60 - time.time() % 60)
+            assert [key_chat(a, key, "fast"), key_chat(b, key, "fast"), key_chat(a, key, "fast")] == [200] * 3
+            assert key_chat(b, key, "fast") == 429  # B served one; the fleet served three
+            _, _, body = a.request("POST", "/v1/chat/completions", {"model": "fast", "messages": MESSAGES},
+                                   headers={"authorization": f"Bearer {key}"})
+            assert "limit of 3 requests per minute" in orjson.loads(body)["error"]["message"]
+
+
+def test_redis_stopped_a_keys_rpm_is_counted_by_the_instance_alone(
+    fake: Any, server: RedisServer, tmp_path: Path
+) -> None:
+    config = gateway_config(fake, server.port, [deployment("fast", "openai/gpt-4o", fake.openai_base)],
+                            master_key=MASTER)
+    with Gateway(config, tmp_path, env=KEYS, api_key=MASTER) as gw:
+        key = generate_key(gw, rpm_limit=2)["key"]
+        if time.time() % 60 > 50:  # the count is per wall-clock minute: start in a fresh one
+            time.sleep(60 - time.time() % 60)
+        server.kill()
+        assert [key_chat(gw, key, "fast") for _ in range(3)] == [200, 200, 429]

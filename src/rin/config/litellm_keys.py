@@ -38,7 +38,7 @@ GENERAL = frozenset({
     "enforced_params", "enable_oauth2_auth", "enable_oauth2_proxy_auth", "use_x_forwarded_for",
     "service_account_settings", "image_generation_model", "store_model_in_db", "supported_db_objects",
     "max_response_size_mb", "proxy_budget_rescheduler_min_time", "proxy_budget_rescheduler_max_time",
-    "proxy_batch_write_at", "proxy_batch_polling_interval", "custom_key_generate", "allowed_ips",
+    "proxy_batch_polling_interval", "custom_key_generate", "allowed_ips",
     "embedding_model", "default_team_disabled", "key_management_settings", "allow_user_auth",
     "user_api_key_cache_ttl", "disable_prisma_schema_update", "litellm_key_header_name",
     "moderation_model", "custom_sso", "allow_client_side_credentials", "admin_only_routes",

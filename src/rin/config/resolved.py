@@ -60,6 +60,8 @@ class GeneralSettings:
     global_max_parallel_requests: int = 1000
     #: LiteLLM's switch: no spend_log rows at all (budgets then only count this process's spend)
     disable_spend_logs: bool = False
+    #: seconds between the ledger's batched writes (LiteLLM's name): the most a hard kill can lose
+    proxy_batch_write_at: float = 0.25
 
 
 @dataclass(slots=True)

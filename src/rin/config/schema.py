@@ -233,6 +233,9 @@ class GeneralSection(_Strict):
     user_header_name: NonEmpty | None = None
     max_end_user_budget: Money | None = None
     disable_spend_logs: bool | None = None
+    #: LiteLLM's name: seconds between batched spend writes (RIN: 0.25; what a hard kill can lose)
+    proxy_batch_write_at: Annotated[float, BeforeValidator(_not_bool), AfterValidator(_positive),
+                                    _between(0, 60)] | None = None
     global_max_parallel_requests: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
 
 

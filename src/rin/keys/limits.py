@@ -1,87 +1,90 @@
-"""Per-key limits on the request path: allowed models, rpm / tpm, and the key's budget.
+"""Per-key limits on the request path: allowed models and rpm / tpm. (A key's budget is a scope of
+rin.budgets, reserved per deployment with every other budget, shared through Redis with them.)
 
-Budgets use the same reserve-then-settle rule as rin.budgets: a request is admitted only if the
-key's spent + reserved + this request's worst case fits, and the reservation is settled to the real
-cost when the request finishes. State is per process (see the README on scaling out).
+Without Redis each process counts its own requests and tokens per wall-clock minute. With shared
+state (`router_settings.redis_host`) a key with rpm or tpm set is counted in Redis
+(rin.shared.keyrates), so the limit holds across workers and instances; while Redis is unavailable
+each process counts alone again, as deployment rate limits do.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from rin.budgets import window
-from rin.errors import BudgetExceeded, PermissionDenied, RateLimited
+from rin.errors import PermissionDenied, RateLimited
 from rin.keys.model import VirtualKey
+from rin.redis_link import RedisUnavailable
+
+if TYPE_CHECKING:
+    from rin.shared.keyrates import KeyRates
 
 
 @dataclass(slots=True)
-class _KeyState:
-    start: datetime
-    end: datetime | None
-    spent: Decimal = Decimal(0)
-    reserved: Decimal = Decimal(0)
+class _Minute:
     minute: int = -1
     requests: int = 0
     tokens: int = 0
 
 
 class KeyLimits:
-    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 clock: Callable[[], float] = time.time) -> None:
-        self.now = now
+    def __init__(self, clock: Callable[[], float] = time.time, shared: "KeyRates | None" = None) -> None:
         self.clock = clock
-        self._state: dict[str, _KeyState] = {}
-        #: request id -> (key hash, amount reserved)
-        self._holds: dict[str, tuple[str, Decimal]] = {}
+        self.shared = shared
+        self._local: dict[str, _Minute] = {}
 
-    def state(self, key: VirtualKey) -> _KeyState:
-        st = self._state.get(key.key_hash)
-        now = self.now()
-        if st is None:
-            start, end = window(key.budget_duration, now)
-            st = self._state[key.key_hash] = _KeyState(start, end)
-        elif st.end is not None and now >= st.end:
-            st.start, st.end = window(key.budget_duration, now)
-            st.spent = Decimal(0)
-        return st
-
-    def seed(self, key: VirtualKey, spent: Decimal) -> None:
-        """The spend already in the ledger for the key's current window (at startup)."""
-        self.state(key).spent = spent
-
-    def admit(self, key: VirtualKey, model: str, request_id: str, worst_case: Decimal) -> None:
+    def admit(self, key: VirtualKey, model: str) -> Awaitable[None] | None:
+        """Refuses a model the key may not use (403) or a request over its rpm / tpm (429). With
+        shared state and a rate-limited key, returns an awaitable that decides (one Redis call)."""
         if not key.allows(model):
             allowed = ", ".join(key.models)
             raise PermissionDenied(f"This key may not use '{model}'; it may use: {allowed}.", param="model")
-        st = self.state(key)
-        minute = int(self.clock() // 60)
-        if minute != st.minute:
-            st.minute, st.requests, st.tokens = minute, 0, 0
-        if key.rpm is not None and st.requests >= key.rpm:
-            raise RateLimited(f"This key's limit of {key.rpm} requests per minute is used up; retry next minute.")
-        if key.tpm is not None and st.tokens >= key.tpm:
-            raise RateLimited(f"This key's limit of {key.tpm} tokens per minute is used up; retry next minute.")
-        if key.max_budget is not None:
-            if st.spent + st.reserved + worst_case > key.max_budget:
-                resets = f", resets {st.end.isoformat()}" if st.end else ""
-                raise BudgetExceeded(
-                    f"Budget of key '{key.alias or key.preview}' exhausted: spent ${st.spent:.6f} of "
-                    f"${format(key.max_budget, 'f')}{resets}; this request could cost up to ${worst_case:.6f}.")
-            st.reserved += worst_case
-            self._holds[request_id] = (key.key_hash, worst_case)
-        st.requests += 1
+        if key.rpm is None and key.tpm is None:
+            return None
+        if self.shared is not None:
+            return self._admit_shared(key)
+        self._admit_locally(key)
+        return None
 
-    def settle(self, key_hash: str | None, request_id: str, cost: Decimal, tokens: int) -> None:
-        hold = self._holds.pop(request_id, None)
-        st = self._state.get(key_hash) if key_hash else None
-        if st is None:
+    async def _admit_shared(self, key: VirtualKey) -> None:
+        assert self.shared is not None
+        try:
+            refused = await self.shared.admit(key)
+        except RedisUnavailable:
+            self._admit_locally(key)  # logged by the link; this process counts alone meanwhile
             return
-        if hold is not None:
-            st.reserved -= hold[1]
-        st.spent += cost
-        if int(self.clock() // 60) == st.minute:
-            st.tokens += tokens
+        if refused:
+            raise self._refusal(key, tpm=refused == 2)
+
+    def _admit_locally(self, key: VirtualKey) -> None:
+        count = self._minute(key.key_hash)
+        if key.tpm is not None and count.tokens >= key.tpm:
+            raise self._refusal(key, tpm=True)
+        if key.rpm is not None and count.requests >= key.rpm:
+            raise self._refusal(key, tpm=False)
+        count.requests += 1
+
+    def used(self, key: VirtualKey | None, tokens: int) -> None:
+        """Counts a finished request's tokens against its key's tpm."""
+        if key is None or key.tpm is None:
+            return
+        if self.shared is not None:
+            self.shared.used(key.key_hash, tokens)
+        self._minute(key.key_hash).tokens += tokens
+
+    def _minute(self, key_hash: str) -> _Minute:
+        minute = int(self.clock() // 60)
+        count = self._local.get(key_hash)
+        if count is None:
+            count = self._local[key_hash] = _Minute()
+        if count.minute != minute:
+            count.minute, count.requests, count.tokens = minute, 0, 0
+        return count
+
+    @staticmethod
+    def _refusal(key: VirtualKey, tpm: bool) -> RateLimited:
+        if tpm:
+            return RateLimited(f"This key's limit of {key.tpm} tokens per minute is used up; retry next minute.")
+        return RateLimited(f"This key's limit of {key.rpm} requests per minute is used up; retry next minute.")

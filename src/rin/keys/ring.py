@@ -47,7 +47,11 @@ class KeyRing:
 
     def authenticate(self, token: str) -> VirtualKey:
         """`lookup`, raising AuthenticationFailed (401) with a message that never echoes the token."""
-        key = self._live.get(hash_key(token))
+        return self.authenticate_hash(hash_key(token))
+
+    def authenticate_hash(self, key_hash: str) -> VirtualKey:
+        """`authenticate` for a caller that already has the token's SHA-256 (hex)."""
+        key = self._live.get(key_hash)
         if key is None:
             raise AuthenticationFailed("Invalid API key: use the gateway's master key or a virtual key.")
         if key.expired(self._now()):

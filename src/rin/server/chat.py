@@ -358,8 +358,8 @@ async def embeddings(runtime: Any, raw: bytes, request_id: str, send: Send, key:
     if "input" not in body:
         raise InvalidRequest("'input' is required: a string or an array of strings.", param="input")
     req = ChatRequest(body, model, request_id=request_id, body_size=len(raw))
-    if key is not None:
-        runtime.admit_key(key, req)
+    if key is not None and (pending := runtime.admit_key(key, req)) is not None:
+        await pending
     state = RequestState(req)
 
     async def call(dep: Deployment, timeout: float) -> tuple[bytes, Usage | None]:

@@ -62,9 +62,13 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
     }
 
 
-def model_list_body(config: Config) -> bytes:
+def model_list_body(config: Config, allowed: frozenset[str] | None = None) -> bytes:
+    """GET /v1/models: every model group with a listed, enabled deployment (only `allowed` ones
+    when given: what a virtual key limited to some models may call)."""
     data = []
     for name in config.groups:
+        if allowed is not None and name not in allowed:
+            continue
         enabled = [d for d in config.enabled(name) if d.listed]
         if enabled:
             data.append(model_entry(name, enabled))

@@ -1,7 +1,7 @@
 """State shared by several RIN instances through Redis (`router_settings.redis_host`): cooldowns
-(cooldowns.py), budget counters and reservations (budgets.py, Lua in lua.py) and rpm/tpm counts
-(rates.py), over one `RedisLink` (rin.redis_link: socket timeouts, one breaker, one log line per
-change). Without `redis_host` none of this exists and everything stays in the process.
+(cooldowns.py), budget counters and reservations (budgets.py, Lua in lua.py; virtual keys' budgets
+among them), deployments' rpm/tpm counts (rates.py) and virtual keys' (keyrates.py), over one
+`RedisLink` (rin.redis_link: socket timeouts, one breaker, one log line per change). Without `redis_host` none of this exists and everything stays in the process.
 
     shared = SharedState.connect(config.router)          # None without redis_host
     budgets = Budgets(config, shared=shared.budgets)      # reserve becomes awaitable
@@ -28,6 +28,7 @@ from rin.redis_link import RedisLink, RedisUnavailable
 from rin.shared.background import Background
 from rin.shared.budgets import BudgetStore
 from rin.shared.cooldowns import CooldownSync
+from rin.shared.keyrates import KeyRates
 from rin.shared.rates import RateSync
 from rin.types import Secret
 
@@ -62,6 +63,7 @@ class SharedState:
         self.budgets = BudgetStore(link, prefix, self.background, clock)
         self.cooldowns = CooldownSync(link, prefix, self.instance, self.background, wall)
         self.rates = RateSync(link, prefix, self.background, wall)
+        self.key_rates = KeyRates(link, prefix, self.background, wall)
         self._loops: list[asyncio.Task[None]] = []
         link.on_recover.append(self._recovered)
 

@@ -137,3 +137,18 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
+
+#: A virtual key's rpm / tpm for one wall-clock minute (rin.shared.keyrates).
+#: KEYS: requests counter, tokens counter.  ARGV: rpm limit, tpm limit (-1: none), expiry ms.
+#: Counts the request only when both limits leave room. Returns {refused (0, 1: rpm, 2: tpm),
+#: requests this minute, tokens this minute}.
+KEY_RATE = """
+local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+if tpm >= 0 and tokens >= tpm then return {2, requests, tokens} end
+if rpm >= 0 and requests >= rpm then return {1, requests, tokens} end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {0, requests + 1, tokens}
+"""
