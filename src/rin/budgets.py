@@ -41,6 +41,7 @@ log = logging.getLogger("rin.budget")
 _DURATION = re.compile(r"^\s*(\d+)\s*(mo|s|m|h|d|w)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNSEEN = object()
 
 
 def window(duration: str | None, now: datetime) -> tuple[datetime, datetime | None]:
@@ -116,6 +117,8 @@ class Budgets:
         self.shared = shared
         #: prices of synced OpenRouter models (set by the runtime when a catalogue is loaded)
         self.catalog_lookup: Any = None
+        #: deployment id -> its prices, looked up at its first reservation
+        self._prices: dict[str, Any] = {}
         g = config.general
         self.threshold = Decimal(str(g.budget_alert_threshold))
         self.global_budget = (Budget("global", f"global budget ({g.budget_duration or 'no window'})",
@@ -124,6 +127,8 @@ class Budgets:
         self.users: dict[str, Budget] = {}
         #: virtual keys' budgets by key hash, made on first use (rin.keys)
         self.keys: dict[str, Budget] = {}
+        #: key hash -> the VirtualKey its budget was last brought in step with
+        self._key_versions: dict[str, Any] = {}
         self.deployments: dict[str, Budget] = {}
         self.providers: dict[str, Budget] = {}
         for dep in config.deployments:
@@ -151,7 +156,7 @@ class Budgets:
                     table[scope] = _carry(previous[scope], budget)
         if self.global_budget is not None and old.global_budget is not None:
             self.global_budget = _carry(old.global_budget, self.global_budget)
-        self.keys = old.keys
+        self.keys, self._key_versions = old.keys, old._key_versions
         if self.config.general.max_end_user_budget is not None:
             for user, budget in old.users.items():
                 budget.limit = self.config.general.max_end_user_budget
@@ -184,6 +189,9 @@ class Budgets:
         if key is None or key.max_budget is None:
             return None
         budget = self.keys.get(key.key_hash)
+        if budget is not None and self._key_versions.get(key.key_hash) is key:
+            return budget  # the same key object as last time: nothing about it changed
+        self._key_versions[key.key_hash] = key
         label = f"budget of key '{key.alias or key.preview}'"
         if budget is None:
             budget = Budget(f"key:{key.key_hash}", label, key.max_budget, key.budget_duration, True)
@@ -201,7 +209,10 @@ class Budgets:
         return [b for b in found if b is not None]
 
     def worst_case(self, dep: Deployment, body: dict[str, Any], body_size: int) -> Decimal:
-        prices, _ = price_for(dep.model_name, dep, self.config.general.model_cost, self.catalog_lookup)
+        prices = self._prices.get(dep.id, _UNSEEN)
+        if prices is _UNSEEN:  # once per deployment: this Budgets lives as long as its config
+            prices = self._prices[dep.id] = price_for(dep.model_name, dep, self.config.general.model_cost,
+                                                      self.catalog_lookup)[0]
         max_out = body.get("max_completion_tokens") or body.get("max_tokens") or dep.defaults.get(
             "max_tokens") or dep.info.max_output_tokens or 4096
         return estimate_max_cost(prices, max(body_size // 4, 1), int(max_out))

@@ -13,7 +13,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +47,8 @@ class Generation:
     catalog: Catalog | None
     router: Router
     models_body: bytes
+    #: deployment id -> (prices, source), looked up once per generation
+    prices: dict[str, Any] = field(default_factory=dict)
 
 
 class Runtime:
@@ -231,8 +233,11 @@ class Runtime:
                 return usage.provider_cost, "provider"
             return Decimal(0), "unpriced"
         gen = self.gen
-        prices, source = price_for(dep.model_name, dep, gen.config.general.model_cost,
-                                   gen.catalog.lookup if gen.catalog else None)
+        found = gen.prices.get(dep.id)
+        if found is None:
+            found = gen.prices[dep.id] = price_for(dep.model_name, dep, gen.config.general.model_cost,
+                                                   gen.catalog.lookup if gen.catalog else None)
+        prices, source = found
         if usage is None:
             return Decimal(0), source
         return cost_of(usage, prices, source, model=dep.label)

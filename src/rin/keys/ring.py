@@ -54,7 +54,7 @@ class KeyRing:
         key = self._live.get(key_hash)
         if key is None:
             raise AuthenticationFailed("Invalid API key: use the gateway's master key or a virtual key.")
-        if key.expired(self._now()):
+        if key.expires_at is not None and key.expired(self._now()):
             raise AuthenticationFailed("This virtual key has expired; ask an admin for a new one.",
                                        code="expired_key")
         return key
