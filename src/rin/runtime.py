@@ -25,7 +25,7 @@ from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
 from rin.errors import RinError
-from rin.ledger import Ledger, SpendRow
+from rin.ledger import Ledger, utc_now
 from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
 from rin.server.model_list import model_list_body
@@ -262,29 +262,32 @@ class Runtime:
             u = usage or Usage()
             # a cache hit names the deployment whose stored answer it replayed
             provider, _, provider_model = (cache_hit or "").partition("/")
-            self.ledger.record(SpendRow(
-                request_id=req.request_id,
-                model=state.model_group or req.model,
-                requested_model=req.model,
-                provider=dep.provider if dep else provider or None,
-                provider_model=dep.provider_model if dep else provider_model or None,
-                cache_hit=cache_hit is not None,
-                prompt_tokens=u.prompt_tokens,
-                completion_tokens=u.completion_tokens,
-                total_tokens=u.total_tokens or u.prompt_tokens + u.completion_tokens,
-                cost=cost,
-                cost_source=source,
-                status=status,  # type: ignore[arg-type]
-                attempts=len(state.attempts),
-                fallback_from=state.fallback_from,
-                stream=req.stream,
-                latency_ms=round((time.perf_counter() - state.started) * 1000, 3),
-                user=req.user,
-                deployment_id=dep.id if dep else None,
-                error_type=type(error).__name__ if error else None,
-                api_key_hash=req.api_key_hash,
-                cached_tokens=u.cached_tokens,
-                reasoning_tokens=u.reasoning_tokens,
+            # the row's values in COLUMNS order, built without a SpendRow: this runs on every request
+            # (tests/ledger/test_row_values.py pins the order against SpendRow)
+            self.ledger.record_values((
+                req.request_id,
+                utc_now(),
+                state.model_group or req.model,
+                req.model,
+                dep.provider if dep else provider or None,
+                dep.provider_model if dep else provider_model or None,
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.total_tokens or u.prompt_tokens + u.completion_tokens,
+                cost,
+                source,
+                status,
+                len(state.attempts),
+                state.fallback_from,
+                cache_hit is not None,
+                req.stream,
+                round((time.perf_counter() - state.started) * 1000, 3),
+                req.user,
+                req.api_key_hash,
+                dep.id if dep else None,
+                type(error).__name__ if error else None,
+                u.cached_tokens,
+                u.reasoning_tokens,
             ))
         for listener in self.listeners:
             listener(state, usage, status, error)

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from rin.errors import ServiceUnavailable
-from rin.ledger.row import SpendRow
+from rin.ledger.row import Values
 
 ReportBy = Literal["model", "provider", "day", "user", "key"]
 REPORT_BY: tuple[str, ...] = ("model", "provider", "day", "user", "key")
@@ -49,7 +49,7 @@ class Backend(Protocol):
         """Connects and applies migrations."""
         ...
 
-    async def write(self, rows: list[SpendRow]) -> None:
+    async def write(self, rows: list[Values]) -> None:
         """Inserts the rows in one transaction; a request_id already present is skipped."""
         ...
 

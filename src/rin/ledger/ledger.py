@@ -1,4 +1,5 @@
-"""The spend ledger. `record()` runs on the request path and only appends to memory; a writer task
+"""The spend ledger. `record()` runs on the request path and only appends to memory (the row's values
+as a plain tuple: `record_values()`, which the runtime calls without building a SpendRow); a writer task
 writes batches (every `flush_interval` or `batch_size` rows) through a backend. While the database
 can't be written, rows go to a local spill file every tick and are replayed when it returns, so an
 outage, or a shutdown during one, loses nothing. One log line per state change, never one per row.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rin.ledger.backend import REPORT_BY, Backend, Filters, LedgerUnavailable, ReportBy, open_backend, sqlite_path
-from rin.ledger.row import SpendRow
+from rin.ledger.row import SpendRow, Values
 from rin.ledger.spill import Spill
 
 log = logging.getLogger("rin.ledger")
@@ -54,7 +55,9 @@ class Ledger:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._clock = clock
-        self._pending: deque[tuple[SpendRow, float]] = deque()
+        self._pending: deque[Values] = deque()
+        #: when the oldest row in `_pending` was recorded (None while it is empty)
+        self._pending_since: float | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +106,7 @@ class Ledger:
     @property
     def lag_seconds(self) -> float:
         """Age of the oldest row not yet in the database."""
-        oldest = [t for t in (self._pending[0][1] if self._pending else None,
+        oldest = [t for t in (self._pending_since if self._pending else None,
                               self._spilled_since if self._spill.rows else None) if t is not None]
         return max(0.0, self._clock() - min(oldest)) if oldest else 0.0
 
@@ -122,10 +125,16 @@ class Ledger:
 
     def record(self, row: SpendRow) -> None:
         """Queues one row: O(1), no I/O. Call it from the event loop's thread."""
+        self.record_values(row.values())
+
+    def record_values(self, values: Values) -> None:
+        """`record` for a row already in tuple form (SpendRow's COLUMNS order, its types)."""
         if self._closed:
-            self._record_after_close(row)
+            self._record_after_close(values)
             return
-        self._pending.append((row, self._clock()))
+        if not self._pending:
+            self._pending_since = self._clock()
+        self._pending.append(values)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -224,10 +233,13 @@ class Ledger:
     async def _write_pending(self) -> int:
         written = 0
         while self._pending:
-            batch = [row for row, _ in itertools.islice(self._pending, self._batch_size)]
+            began, queued = self._clock(), len(self._pending)
+            batch = list(itertools.islice(self._pending, self._batch_size))
             await self._backend.write(batch)
             for _ in batch:
                 self._pending.popleft()
+            if queued == len(batch):  # all that is left arrived during the write
+                self._pending_since = began
             self._written += len(batch)
             written += len(batch)
         return written
@@ -258,8 +270,8 @@ class Ledger:
     async def _spill_pending(self) -> None:
         if not self._pending:
             return
-        rows = [row for row, _ in self._pending]
-        first = self._pending[0][1]
+        rows = list(self._pending)
+        first = self._pending_since if self._pending_since is not None else self._clock()
         try:
             await asyncio.to_thread(self._spill.append, rows)
         except OSError as err:
@@ -303,7 +315,7 @@ class Ledger:
             log.warning("ledger: database recovered after %.1fs: %s; buffered rows written",
                         self._clock() - self._down_since, self.label)
 
-    def _record_after_close(self, row: SpendRow) -> None:
+    def _record_after_close(self, row: Values) -> None:
         # Rare (a request finishing after shutdown began): a synchronous append beats losing it.
         try:
             self._spill.append([row])

@@ -28,7 +28,7 @@ from rin.ledger.backend import (
     sort_report,
     where,
 )
-from rin.ledger.row import COLUMNS, SpendRow, iso_utc
+from rin.ledger.row import COLUMNS, Values, iso_utc
 
 Migration = Callable[[asyncpg.Connection], Awaitable[None]]
 
@@ -127,9 +127,9 @@ _CREATED = COLUMNS.index("created_at")
 _FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-def _params(row: SpendRow) -> tuple[Any, ...]:
-    values = [getattr(row, name) for name in COLUMNS]
-    values[_CREATED] = datetime.fromisoformat(row.created_at)
+def _params(row: Values) -> tuple[Any, ...]:
+    values = list(row)
+    values[_CREATED] = datetime.fromisoformat(row[_CREATED])
     return tuple(values)
 
 
@@ -188,7 +188,7 @@ class PostgresBackend:
         async with self._conn():
             pass
 
-    async def write(self, rows: list[SpendRow]) -> None:
+    async def write(self, rows: list[Values]) -> None:
         async with self._conn() as conn, conn.transaction():
             await conn.executemany(_INSERT, [_params(row) for row in rows])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -83,17 +84,37 @@ class SpendRow:
         if self.status not in STATUSES:
             raise ValueError(f"SpendRow.status {self.status!r} is not one of {sorted(STATUSES)}")
 
+    def values(self) -> Values:
+        """The row as the ledger carries it: its values in COLUMNS order."""
+        return _VALUES(self)
+
+    @classmethod
+    def from_values(cls, values: Values) -> SpendRow:
+        return cls(**dict(zip(COLUMNS, values, strict=True)))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: cost as its exact decimal string."""
-        out = {name: getattr(self, name) for name in COLUMNS}
-        out["cost"] = decimal_text(self.cost)
-        return out
+        return values_dict(self.values())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SpendRow:
         values = {name: data[name] for name in COLUMNS if name in data}
         values["cost"] = Decimal(str(values.get("cost", "0")))
         return cls(**values)
+
+
+#: a spend row as the ledger carries it from the request path to the database: a plain tuple in
+#: COLUMNS order (built without a SpendRow on the hot path, rin.runtime; `SpendRow.values()` else)
+Values = tuple[Any, ...]
+_VALUES = attrgetter(*COLUMNS)
+COST = COLUMNS.index("cost")
+
+
+def values_dict(values: Values) -> dict[str, Any]:
+    """JSON-safe: cost as its exact decimal string (the spill file's lines)."""
+    out = dict(zip(COLUMNS, values, strict=True))
+    out["cost"] = decimal_text(out["cost"])
+    return out
 
 
 def decimal_text(value: Decimal) -> str:

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import orjson
 
-from rin.ledger.row import SpendRow
+from rin.ledger.row import SpendRow, Values, values_dict
 
 log = logging.getLogger("rin.ledger")
 PATTERN = "rin-spend-spill-*.jsonl"
@@ -48,13 +48,14 @@ class SpillFile:
         file.seek(0)
         return cls(path, file)
 
-    def batches(self, size: int) -> Iterator[list[SpendRow]]:
-        """The rows, `size` at a time. A torn last line (a hard kill mid-write) is skipped."""
+    def batches(self, size: int) -> Iterator[list[Values]]:
+        """The rows, `size` at a time, checked again (SpendRow). A torn last line (a hard kill
+        mid-write) is skipped."""
         self.file.seek(0)
-        batch: list[SpendRow] = []
+        batch: list[Values] = []
         for number, line in enumerate(self.file, 1):
             try:
-                batch.append(SpendRow.from_dict(orjson.loads(line)))
+                batch.append(SpendRow.from_dict(orjson.loads(line)).values())
             except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as err:
                 log.error("ledger: skipped unreadable line %d of %s (%s)", number, self.path, type(err).__name__)
                 continue
@@ -64,8 +65,8 @@ class SpillFile:
         if batch:
             yield batch
 
-    def append(self, rows: list[SpendRow]) -> None:
-        self.file.write(b"".join(orjson.dumps(row.to_dict()) + b"\n" for row in rows))
+    def append(self, rows: list[Values]) -> None:
+        self.file.write(b"".join(orjson.dumps(values_dict(row)) + b"\n" for row in rows))
         self.file.flush()
         os.fsync(self.file.fileno())
         self.rows += len(rows)
@@ -105,7 +106,7 @@ class Spill:
         assert self.own is not None
         return self.own
 
-    def append(self, rows: list[SpendRow]) -> None:
+    def append(self, rows: list[Values]) -> None:
         self._open_own().append(rows)
 
     def claim_orphans(self) -> int:

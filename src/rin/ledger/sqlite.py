@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from functools import lru_cache
-from operator import attrgetter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -24,7 +23,7 @@ import orjson
 
 from rin.keys.model import COLUMNS as KEY_COLUMNS
 from rin.ledger.backend import Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where, yield_cpu
-from rin.ledger.row import COLUMNS, SpendRow, decimal_text, iso_utc, utc_now
+from rin.ledger.row import COLUMNS, COST, Values, decimal_text, iso_utc, utc_now
 
 T = TypeVar("T")
 
@@ -129,7 +128,6 @@ _SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
 _GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "key": "api_key_hash", "day": "substr(created_at, 1, 10)"}
 _AGGREGATES = ("COUNT(*), SUM(status = 'error'), SUM(cost_source = 'unpriced'), SUM(prompt_tokens), "
                "SUM(completion_tokens), SUM(total_tokens), decimal_sum(cost)")
-_COST = COLUMNS.index("cost")
 
 
 #: rows per INSERT statement. One multi-row statement is one sqlite3_step, so the writer thread
@@ -145,17 +143,14 @@ def _insert_many(count: int) -> str:
             + ", ".join([values] * count))
 
 
-_VALUES = attrgetter(*COLUMNS)
-
-
-def _flat_params(rows: list[SpendRow]) -> list[Any]:
-    """Every row's values in table order, one flat list (for one multi-row INSERT). attrgetter does
-    the column walk in C; only the cost needs converting (bools bind as integers already)."""
+def _flat_params(rows: list[Values]) -> list[Any]:
+    """Every row's values in table order, one flat list (for one multi-row INSERT); only the cost
+    needs converting (bools bind as integers already)."""
     params: list[Any] = []
     extend, width = params.extend, len(COLUMNS)
     for row in rows:
-        extend(_VALUES(row))
-        params[len(params) - width + _COST] = decimal_text(row.cost)
+        extend(row)
+        params[len(params) - width + COST] = decimal_text(row[COST])
     return params
 
 
@@ -245,7 +240,7 @@ class SqliteBackend:
         self._wdb = db
         return db
 
-    def _write(self, rows: list[SpendRow]) -> None:
+    def _write(self, rows: list[Values]) -> None:
         db = self._wdb or self._open_writer()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -267,7 +262,7 @@ class SqliteBackend:
         """Creates the file and applies migrations now rather than at the first write."""
         await self._call(self._writer, lambda: self._wdb or self._open_writer())
 
-    async def write(self, rows: list[SpendRow]) -> None:
+    async def write(self, rows: list[Values]) -> None:
         await self._call(self._writer, self._write, rows)
 
     def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
