@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from rin.money import decimal_text
+
 CostSource = Literal["config", "provider", "catalog", "builtin", "unpriced"]
 Status = Literal["success", "error", "cancelled"]
 
@@ -115,11 +117,3 @@ def values_dict(values: Values) -> dict[str, Any]:
     out = dict(zip(COLUMNS, values, strict=True))
     out["cost"] = decimal_text(out["cost"])
     return out
-
-
-def decimal_text(value: Decimal) -> str:
-    """The exact value in plain notation (`0.0000001`, never `1E-7`), as stored in SQLite."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"

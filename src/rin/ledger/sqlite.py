@@ -24,6 +24,7 @@ import orjson
 from rin.keys.model import COLUMNS as KEY_COLUMNS
 from rin.ledger.backend import Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where, yield_cpu
 from rin.ledger.row import COLUMNS, COST, Values, decimal_text, iso_utc, utc_now
+from rin.ledger.writer import WriterProcess
 
 T = TypeVar("T")
 
@@ -208,10 +209,12 @@ def _key_record(values: tuple[Any, ...]) -> dict[str, Any]:
 
 
 class SqliteBackend:
-    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0, writer_process: bool = True) -> None:
         self.path = path.absolute()
         self.label = f"sqlite:///{path}"
         self._busy_timeout = busy_timeout
+        #: spend rows go to SQLite from a separate process (rin.ledger.writer: why), else the thread
+        self.process = WriterProcess(self.path, self.label, busy_timeout) if writer_process else None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="rin-ledger-writer", initializer=yield_cpu)
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="rin-ledger-reader", initializer=yield_cpu)
         self._wdb: sqlite3.Connection | None = None
@@ -263,7 +266,17 @@ class SqliteBackend:
         await self._call(self._writer, lambda: self._wdb or self._open_writer())
 
     async def write(self, rows: list[Values]) -> None:
-        await self._call(self._writer, self._write, rows)
+        if self.process is None or self.process.broken:
+            await self._call(self._writer, self._write, rows)
+            return
+        if self._wdb is None:  # the file and its migrations first (after an outage at startup)
+            await self.open()
+        try:
+            await self.process.write(rows)
+        except LedgerUnavailable:
+            if not self.process.broken:
+                raise
+            await self._call(self._writer, self._write, rows)  # it never worked: this thread writes
 
     def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         if self._rdb is None:
@@ -350,6 +363,8 @@ class SqliteBackend:
         return {h: Decimal(total or "0") for h, total in rows}
 
     async def close(self) -> None:
+        if self.process is not None:
+            await self.process.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._close_writer)
         await loop.run_in_executor(self._reader, self._close_reader)

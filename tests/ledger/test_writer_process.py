@@ -1,0 +1,93 @@
+"""The SQLite ledger writes through a separate process (rin.spend_writer): it survives being killed,
+ignores the Ctrl-C meant for the gateway, and when it can't run at all the thread writes instead."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rin.ledger.sqlite import SqliteBackend
+from tests.ledger.support import messages, row
+
+
+def count(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM spend_log").fetchone()[0])
+
+
+def child_of_this_process(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the writer process")
+def test_rows_go_through_a_child_process_that_is_replaced_when_killed(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+
+    async def main() -> None:
+        backend = SqliteBackend(db)
+        await backend.open()
+        await backend.write([row(i).values() for i in range(100)])
+        assert backend.process is not None
+        first = backend.process.pid
+        assert first is not None and child_of_this_process(first)
+        assert count(db) == 100  # committed before write() returned
+        os.kill(first, signal.SIGINT)  # a Ctrl-C sent to the whole process group: ignored
+        await backend.write([row(i).values() for i in range(100, 200)])
+        assert backend.process.pid == first
+        os.kill(first, signal.SIGKILL)
+        await asyncio.sleep(0)  # nothing waits for it: the next write finds it gone
+        retried = [row(i).values() for i in range(150, 300)]  # half of them written already
+        for _ in range(2):  # the dead pipe fails once, then a new process takes over
+            try:
+                await backend.write(retried)
+                break
+            except Exception as err:  # noqa: BLE001 - the ledger's own retry does the same
+                assert "writer process" in str(err)
+        second = backend.process.pid
+        assert second is not None and second != first and not backend.process.broken
+        await backend.close()
+        assert backend.process.pid is None
+
+    asyncio.run(main())
+    assert count(db) == 300  # each row once, replays included
+
+
+def test_when_the_process_cannot_start_the_thread_writes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "x.db"
+    caplog.set_level(logging.WARNING, "rin.ledger")
+
+    async def main() -> None:
+        backend = SqliteBackend(db)
+        assert backend.process is not None
+        backend.process.python = str(tmp_path / "no-such-python")
+        await backend.open()
+        await backend.write([row(i).values() for i in range(10)])
+        assert backend.process.broken
+        await backend.write([row(i).values() for i in range(10, 20)])
+        await backend.close()
+
+    asyncio.run(main())
+    assert count(db) == 20
+    assert len(messages(caplog, "cannot start the writer process")) == 1
+
+
+def test_the_thread_writer_alone(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+
+    async def main() -> None:
+        backend = SqliteBackend(db, writer_process=False)
+        await backend.open()
+        await backend.write([row(i).values() for i in range(50)])
+        await backend.write([row(i).values() for i in range(25, 75)])
+        assert backend.process is None
+        await backend.close()
+
+    asyncio.run(main())
+    assert count(db) == 75
