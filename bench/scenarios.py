@@ -718,10 +718,14 @@ def keys(ctx: Ctx) -> dict[str, Any]:
     for key in variants.values():
         ctx.load(gateway, duration=1, key=key)
     runs: list[dict[str, Any]] = []
+    ratios: list[float] = []  # virtual / master throughput, per round
     lat: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-    for _ in range(ctx.args.rounds):
-        for name, key in variants.items():
-            runs.append({"key": name, **ctx.load(gateway, key=key)})
+    for r in range(ctx.args.rounds):
+        order = list(variants.items()) if r % 2 == 0 else list(variants.items())[::-1]  # drift favours neither
+        measured = {name: ctx.load(gateway, key=key) for name, key in order}
+        runs += [{"key": name, "round": r + 1, **measured[name]} for name in variants]
+        if measured["master"]["rps"]:
+            ratios.append(measured["virtual"]["rps"] / measured["master"]["rps"])
         for name, key in variants.items():
             row = latency_row(sequence(gateway.port, CHAT_BODY, ctx.args.requests, ctx.args.warmup, key=key))
             lat[name].append(row)
@@ -751,8 +755,12 @@ def keys(ctx: Ctx) -> dict[str, Any]:
             rows.append([f"c=1 round {i + 1}", name, f"p50 {ms(r['p50_ms'])} ms", f"p99 {ms(r['p99_ms'])} ms",
                          r["errors"]])
     md = table(["run", "key", "throughput / p50", "CPU / p99", "errors"], rows)
+    median = statistics.median(ratios) if ratios else None
     md += ("\n\n" + table(["metric", "master key", "virtual key", "virtual − master", "noise (largest spread "
                                                                                    "between rounds of one key)"], [
+        ["throughput, median of the rounds' virtual / master ratios (each round runs both, order "
+         "alternating)", "—", "—", f"{median - 1:+.1%}" if median else "—",
+         ", ".join(f"{x:.2f}" for x in sorted(ratios))],
         [f"throughput at c={ctx.args.concurrency} (req/s, mean)", f"{mean['master']:,.0f}", f"{mean['virtual']:,.0f}",
          f"{d_rps:+,.0f} ({d_rps / mean['master']:+.1%}): {within(d_rps, noise_rps)}", f"{noise_rps:,.0f}"],
         ["server CPU µs a request (mean)", f"{cpu['master']:.0f}", f"{cpu['virtual']:.0f}",
@@ -768,7 +776,7 @@ def keys(ctx: Ctx) -> dict[str, Any]:
            f"bind). wrk c={ctx.args.concurrency} for {ctx.args.duration:g} s and {ctx.args.requests} sequential "
            f"requests after {ctx.args.warmup} warm-up, alternating master, virtual for {ctx.args.rounds} rounds. "
            f"Target: the difference is not measurable (within the spread between rounds of one key).")
-    data = {"runs": runs, "latency": lat, "mean_rps": mean, "cpu_us": cpu, "p50_ms": p50, "p99_ms": p99,
+    data = {"runs": runs, "pair_ratios": ratios, "median_ratio": median, "latency": lat, "mean_rps": mean, "cpu_us": cpu, "p50_ms": p50, "p99_ms": p99,
             "diff": {"rps": d_rps, "p50_ms": d50, "p99_ms": d99},
             "noise": {"rps": noise_rps, "p50_ms": noise50, "p99_ms": noise99}, "errors": errors}
     return {"data": data, "markdown": md}

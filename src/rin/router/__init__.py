@@ -8,7 +8,6 @@ the error class what happens next (see errors.py and ARCHITECTURE.md).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import time
@@ -196,7 +195,7 @@ class Router:
                 continue
             if self.budget_gate is not None:
                 refusal = self.budget_gate(dep, state)
-                if inspect.isawaitable(refusal):
+                if refusal is not None and not isinstance(refusal, RinError):  # an awaitable
                     refusal = await refusal
                 if refusal is not None:
                     last = refusal
