@@ -17,15 +17,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, TypeVar
 
 from rin.types import Secret
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 T = TypeVar("T")
 
@@ -107,6 +104,16 @@ class RedisLink:
         fallback: str = "",
         logger: logging.Logger | None = None,
     ) -> None:
+        # redis-py is imported here, not at module level: a gateway without Redis never loads it
+        # (about a tenth of a second of start-up)
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import RedisError
+
+        #: what a failed call raises: Redis's own errors, sockets, timeouts
+        self.failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
         connect_timeout = socket_timeout if connect_timeout is None else connect_timeout
         self.where = f"{host}:{port}"
         self._password = password
@@ -134,19 +141,19 @@ class RedisLink:
         """True when a call may go to Redis now (the breaker is closed, or this is its probe)."""
         return self.breaker.allow()
 
-    async def call(self, op: Callable[[Redis], Awaitable[T]], timeout: float | None = None) -> T:
+    async def call(self, op: Callable[["Redis"], Awaitable[T]], timeout: float | None = None) -> T:
         """Runs `op(client)` within the budget (or `timeout`); raises RedisUnavailable when the
         breaker is open or the call fails. Callers that checked `usable()` use `attempt`."""
         if not self.breaker.allow():
             raise RedisUnavailable(self.where, self.last_error)
         return await self.attempt(op, timeout)
 
-    async def attempt(self, op: Callable[[Redis], Awaitable[T]], timeout: float | None = None) -> T:
+    async def attempt(self, op: Callable[["Redis"], Awaitable[T]], timeout: float | None = None) -> T:
         """Like `call`, without asking the breaker first."""
         try:
             async with asyncio.timeout(self.budget if timeout is None else timeout):
                 result = await op(self.client)
-        except (RedisError, OSError, TimeoutError) as err:
+        except self.failures as err:
             self.failed(err)
             raise RedisUnavailable(self.where, self.last_error, attempted=True) from err
         self.succeeded()
@@ -157,7 +164,7 @@ class RedisLink:
         try:
             async with asyncio.timeout(self.budget):
                 return bool(await self.client.ping())
-        except (RedisError, OSError, TimeoutError):
+        except self.failures:
             return False
 
     async def close(self) -> None:

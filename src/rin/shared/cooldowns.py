@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from rin.redis_link import RedisLink, RedisUnavailable
 from rin.router.cooldown import WINDOW, Cooldowns
@@ -136,18 +135,18 @@ class CooldownSync:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self.received(message["data"])
-            except (RedisError, OSError, TimeoutError) as err:
+            except self.link.failures as err:
                 log.debug("shared state: cooldown subscription lost (%s), retrying in %gs", type(err).__name__, backoff)
             finally:
                 self.ready.set()
-                await _close(pubsub)
+                await _close(pubsub, self.link.failures)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 
 
-async def _close(pubsub: Any) -> None:
+async def _close(pubsub: Any, failures: tuple[type[BaseException], ...]) -> None:
     try:
         async with asyncio.timeout(1.0):
             await pubsub.aclose()
-    except (RedisError, OSError, TimeoutError):
+    except failures:
         pass
