@@ -106,3 +106,11 @@ def test_a_key_limited_to_some_models_lists_only_those(gw):
     assert "gpt-4o" in listed and len(listed) > 1
     master = {m.id for m in gw.openai().models.list()}
     assert master == listed
+
+    def info_models(key: str) -> set[str]:
+        status, _, body = gw.request("GET", "/model/info", headers={"authorization": "Bearer " + key})
+        assert status == 200, body
+        return {d["model_name"] for d in orjson.loads(body)["data"]}
+
+    assert info_models(limited) == {"gpt-4o"}
+    assert info_models(everything) == info_models(MASTER) and len(info_models(MASTER)) > 1

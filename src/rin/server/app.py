@@ -236,7 +236,9 @@ class App:
 
     async def model_info(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         router = self.rt.router
-        body = model_info_body(self.rt.config, router.cooldowns.snapshot(), router.clock())
+        key = scope.get("rin.key")
+        allowed = frozenset(key.models) if key is not None and key.models else None
+        body = model_info_body(self.rt.config, router.cooldowns.snapshot(), router.clock(), allowed)
         await send_bytes(send, 200, body, JSON)
 
     async def spend_logs(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:

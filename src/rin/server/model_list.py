@@ -75,10 +75,14 @@ def model_list_body(config: Config, allowed: frozenset[str] | None = None) -> by
     return orjson.dumps({"object": "list", "data": data})
 
 
-def model_info_body(config: Config, cooling: dict[str, float], now: float) -> bytes:
-    """LiteLLM's /model/info shape: one entry per deployment, with status; never a key or header."""
+def model_info_body(config: Config, cooling: dict[str, float], now: float,
+                    allowed: frozenset[str] | None = None) -> bytes:
+    """LiteLLM's /model/info shape: one entry per deployment, with status; never a key or header
+    (only the deployments of `allowed` model groups when given, as for GET /v1/models)."""
     data = []
     for dep in config.deployments:
+        if allowed is not None and dep.model_name not in allowed:
+            continue
         until = cooling.get(dep.id)
         status = "disabled" if not dep.enabled else ("cooling_down" if until else "available")
         entry = model_entry(dep.model_name, [dep])
