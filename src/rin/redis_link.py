@@ -112,8 +112,10 @@ class RedisLink:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import RedisError
 
+        from rin.redis_wire import RedisReplyError, Wire
+
         #: what a failed call raises: Redis's own errors, sockets, timeouts
-        self.failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+        self.failures: tuple[type[BaseException], ...] = (RedisError, RedisReplyError, OSError, TimeoutError)
         connect_timeout = socket_timeout if connect_timeout is None else connect_timeout
         self.where = f"{host}:{port}"
         self._password = password
@@ -128,6 +130,9 @@ class RedisLink:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)), health_check_interval=0,
             max_connections=max_connections, timeout=self.budget,
         ))
+        #: the scripts on the request path go over this pipelined connection (rin.redis_wire)
+        self.wire = Wire(host, port, username=username, password=password.get() if password else None,
+                         db=db, connect_timeout=connect_timeout)
         self.breaker = Breaker(failure_threshold, cooldown, clock)
         self.name = name
         self.fallback = fallback
@@ -168,6 +173,7 @@ class RedisLink:
             return False
 
     async def close(self) -> None:
+        self.wire.close()
         await self.client.aclose()
 
     def succeeded(self) -> None:

@@ -163,7 +163,7 @@ def test_a_closed_port_never_hangs_and_the_local_cache_takes_over(caplog: pytest
         asyncio.run(run())
     lines = cache_lines(caplog)
     assert len(lines) == 1
-    assert lines[0].startswith(f"cache: redis unavailable (127.0.0.1:{port}: ConnectionError")
+    assert lines[0].startswith(f"cache: redis unavailable (127.0.0.1:{port}: ConnectionRefusedError")
     assert lines[0].endswith("using local cache")
 
 

@@ -8,7 +8,6 @@ import subprocess
 import uuid
 
 import orjson
-import pytest
 
 from tests.conftest import require_service
 from tests.e2e.conftest import KEYS, deployment

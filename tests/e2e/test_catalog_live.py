@@ -76,7 +76,7 @@ def test_startup_sync_adds_the_catalogue_and_enriches_aliases(fake, tmp_path):
         fake.set_fault("openai/gpt-4o", "ok")
         alias = client.chat.completions.with_raw_response.create(model="openrouter/gpt-4o", messages=MESSAGES)
         fake.set_fault("openai/gpt-4o", None)
-        logs = orjson.loads(gw.request("GET", f"/spend/logs?model=openrouter/gpt-4o")[2])
+        logs = orjson.loads(gw.request("GET", "/spend/logs?model=openrouter/gpt-4o")[2])
     row = next(r for r in logs if r["request_id"] == alias.headers["x-rin-request-id"])
     assert row["cost_source"] == "provider"  # OpenRouter reported usage.cost; no config price
     assert Decimal(row["cost"]) > 0

@@ -62,10 +62,10 @@ class RedisCache:
         if not self.link.usable():
             return self.fallback.get_nowait(key)
         try:
-            data = await self.link.attempt(lambda r: r.get(key))
+            data = await self.link.attempt(lambda r: self.link.wire.execute("GET", key))
         except RedisUnavailable:
             return self.fallback.get_nowait(key)
-        if not isinstance(data, bytes):  # None: a miss (str can't happen: decode_responses is off)
+        if not isinstance(data, bytes):  # None: a miss
             self.misses += 1
             return None
         try:
@@ -84,7 +84,8 @@ class RedisCache:
             self.fallback.set_nowait(key, answer, ttl)
             return
         try:
-            await self.link.attempt(lambda r: r.set(key, answer.encode(), px=max(1, round(ttl * 1000))))
+            px = max(1, round(ttl * 1000))
+            await self.link.attempt(lambda r: self.link.wire.execute("SET", key, answer.encode(), "PX", px))
         except RedisUnavailable:
             self.fallback.set_nowait(key, answer, ttl)
 

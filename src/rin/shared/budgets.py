@@ -34,12 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from rin.budgets import Budget, Hold
 from rin.redis_link import RedisLink, RedisUnavailable
+from rin.redis_wire import Lua
 from rin.shared import lua
 from rin.shared.background import Background
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
     from rin.budgets import Budgets
 
 log = logging.getLogger("rin.shared")
@@ -82,9 +81,9 @@ class BudgetStore:
         self.owner: Budgets | None = None
         #: seconds a hold outlives its instance's last renewal
         self.lease = LEASE
-        self._reserve = link.client.register_script(lua.RESERVE)
-        self._settle = link.client.register_script(lua.SETTLE)
-        self._renew = link.client.register_script(lua.RENEW)
+        self._reserve = Lua(lua.RESERVE)
+        self._settle = Lua(lua.SETTLE)
+        self._renew = Lua(lua.RENEW)
         #: hold id -> (hold, when it was taken): the holds this instance renews
         self.live: dict[str, tuple[Hold, float]] = {}
         #: settles and releases Redis has not confirmed, by id
@@ -130,7 +129,7 @@ class BudgetStore:
             args += [limit, self._seed(budget, key), _expires(budget), self.pending.get(key, 0)]
         keys = _pairs([self.key(b) for b in budgets]) + _pairs(old)
         try:
-            reply = await self.link.call(lambda r: self._reserve(keys=keys, args=args))
+            reply = await self.link.call(lambda r: self.link.wire.run(self._reserve, keys, args))
         except RedisUnavailable as err:
             if err.attempted:  # Redis may still run it: release both holds once it answers
                 for orphan in (hold, previous):
@@ -177,7 +176,7 @@ class BudgetStore:
             batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
             entries = [entry for entry, _ in batch]
             try:
-                replies = await self.link.call(lambda r: self._pipelined(r, entries, alerts=True))  # noqa: B023
+                replies = await self.link.call(lambda r: self._pipelined(entries, alerts=True))  # noqa: B023
             except RedisUnavailable:
                 for entry, cost in batch:
                     self._defer(entry)
@@ -187,14 +186,12 @@ class BudgetStore:
             for (entry, cost), reply in zip(batch, replies):
                 self._mirror(entry.books, reply, cost)
 
-    async def _pipelined(self, client: "Redis", entries: list[Settle], alerts: bool) -> list[Any]:
-        async with client.pipeline(transaction=False) as pipe:
-            for entry in entries:
-                await self._send(pipe, entry, alerts)
-            return await pipe.execute()
+    async def _pipelined(self, entries: list[Settle], alerts: bool) -> list[Any]:
+        """The SETTLE scripts of `entries` in one write (not a transaction: each is atomic)."""
+        return await self.link.wire.run_many([self._settle_call(entry, alerts) for entry in entries])
 
-    def _send(self, client: Any, entry: Settle, alerts: bool) -> Any:
-        """The SETTLE script for `entry`, on `client` (a connection or a pipeline)."""
+    def _settle_call(self, entry: Settle, alerts: bool) -> tuple[Lua, list[str], list[Any]]:
+        """The SETTLE script for `entry`: script, keys, arguments."""
         hold = entry.hold
         old = hold.keys if hold is not None else ()
         threshold = self.owner.threshold if self.owner is not None else Decimal("0.8")
@@ -203,7 +200,7 @@ class BudgetStore:
         for budget, key, expires in zip(entry.books, entry.keys, entry.expires):
             alert_at = nanos(budget.limit * threshold, ROUND_CEILING) if alerts else -1
             args += [entry.cost, self._seed(budget, key), expires, alert_at]
-        return self._settle(keys=_pairs(old) + _pairs(entry.keys), args=args, client=client)
+        return self._settle, _pairs(old) + _pairs(entry.keys), args
 
     def _mirror(self, books: Sequence[Budget], reply: Any, cost: Decimal) -> None:
         for i, budget in enumerate(books):
@@ -238,7 +235,7 @@ class BudgetStore:
         async with self._replaying:
             while self.backlog:
                 batch = list(self.backlog.values())[:_BATCH]
-                await send(lambda r: self._pipelined(r, batch, alerts=False))  # noqa: B023
+                await send(lambda r: self._pipelined(batch, alerts=False))  # noqa: B023
                 for entry in batch:
                     if self.backlog.pop(entry.id, None) is None:
                         continue  # summed into another entry meanwhile (_compact)
@@ -261,7 +258,8 @@ class BudgetStore:
         for start in range(0, len(budgets), _BATCH):
             chunk = budgets[start:start + _BATCH]
             read = Settle("", None, chunk, [self.key(b) for b in chunk], [_expires(b) for b in chunk])
-            self._mirror(chunk, await send(lambda r: self._send(r, read, alerts=False)), Decimal(0))  # noqa: B023
+            call = self._settle_call(read, alerts=False)
+            self._mirror(chunk, await send(lambda r: self.link.wire.run(*call)), Decimal(0))  # noqa: B023
 
     async def renew(self, force: bool = False) -> None:
         """Extends the leases of this instance's live holds (every lease / 4 seconds)."""
@@ -279,7 +277,7 @@ class BudgetStore:
                 members.append(_member(hold))
         for start in range(0, len(keys), 1000):
             k, m = keys[start:start + 1000], members[start:start + 1000]
-            await self.link.call(lambda r: self._renew(keys=k, args=[int(self.lease * 1000), *m]))  # noqa: B023
+            await self.link.call(lambda r: self.link.wire.run(self._renew, k, [int(self.lease * 1000), *m]))  # noqa: B023
         self._renewed = now
 
     async def drain(self, timeout: float) -> None:

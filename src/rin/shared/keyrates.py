@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rin.redis_link import RedisLink, RedisUnavailable
+from rin.redis_wire import Lua
 from rin.shared import lua
 from rin.shared.background import Background
 
@@ -35,7 +36,7 @@ class KeyRates:
         self.prefix = prefix
         self.background = background
         self.wall = wall
-        self._script = link.client.register_script(lua.KEY_RATE)
+        self._script = Lua(lua.KEY_RATE)
         #: key hash -> tokens not yet sent, and the task sending them
         self._tokens: dict[tuple[str, int], int] = {}
         self._sending = False
@@ -48,7 +49,7 @@ class KeyRates:
         1 when the rpm limit is used up, 2 when the tpm limit is. Raises RedisUnavailable."""
         keys = self._keys(key.key_hash, int(self.wall() // 60))
         args = [key.rpm if key.rpm is not None else -1, key.tpm if key.tpm is not None else -1, EXPIRE_MS]
-        reply = await self.link.call(lambda r: self._script(keys=keys, args=args, client=r))
+        reply = await self.link.call(lambda r: self.link.wire.run(self._script, keys, args))
         return int(reply[0])
 
     def used(self, key_hash: str, tokens: int) -> None:
