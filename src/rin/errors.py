@@ -223,12 +223,29 @@ class UpstreamProtocolError(UpstreamError):
     retryable = True
 
 
+#: how providers say a prompt does not fit, in a 400 without OpenAI's `context_length_exceeded` code:
+#: vLLM and OpenRouter ("This model's / endpoint's maximum context length is ..."), Anthropic
+#: ("prompt is too long: 208656 tokens > 200000 maximum", "input length and `max_tokens` exceed
+#: context limit: ..."), Bedrock-style servers ("Input is too long for requested model")
+_CONTEXT_PHRASES = ("maximum context length", "context_length_exceeded", "context length exceeded",
+                    "prompt is too long", "exceed context limit", "input is too long")
+
+
+def says_context_overflow(message: str) -> bool:
+    """True when an upstream's 400 message says the prompt is larger than the model's context."""
+    text = message.lower()
+    return any(phrase in text for phrase in _CONTEXT_PHRASES) or (
+        "context window" in text and "exceed" in text)
+
+
 def upstream_error_for_status(
     status: int, message: str, *, retry_after: float | None = None, code: str | None = None,
     param: str | None = None,
 ) -> UpstreamError:
     """The default status-code classification shared by every adapter."""
     cls: type[UpstreamError]
+    if status == 400 and says_context_overflow(message):
+        return ContextWindowExceeded(message, upstream_status=status, param=param)
     if status == 429:
         cls = UpstreamRateLimited
     elif status in (401, 403):

@@ -31,6 +31,8 @@ def routing_config(fake) -> dict:
             deployment("stall", "openai/stall-mid", o, stream_timeout=0.5),
             deployment("bad-request", "openai/fail-400", o),
             deployment("small-context", "openai/ctx-overflow", o),
+            deployment("small-context-claude", "anthropic/claude-ctx-overflow", a, "ANTHROPIC_API_KEY"),
+            deployment("small-context-or", "openrouter/openai/ctx-overflow", r, "OPENROUTER_API_KEY"),
             deployment("big-context", "openai/gpt-4o-big", o),
             deployment("ok", "openai/gpt-4o-ok", o),
         ],
@@ -45,7 +47,8 @@ def routing_config(fake) -> dict:
                 {"silent": ["ok"]},
                 {"bad-request": ["ok"]},
             ],
-            "context_window_fallbacks": [{"small-context": ["big-context"]}],
+            "context_window_fallbacks": [{"small-context": ["big-context"]}, {"small-context-claude": ["big-context"]},
+                                         {"small-context-or": ["big-context"]}],
         },
     }
 
@@ -143,10 +146,15 @@ def test_bad_request_is_not_retried_nor_fallen_back(gw, up):
     assert up.count("gpt-4o-ok") == 0
 
 
-def test_context_window_error_uses_context_window_fallbacks(gw, up):
-    raw = chat(gw, "small-context")
+@pytest.mark.parametrize(("model", "upstream_model"), [("small-context", "ctx-overflow"),
+                                                      ("small-context-claude", "claude-ctx-overflow"),
+                                                      ("small-context-or", "openai/ctx-overflow")])
+def test_context_window_error_uses_context_window_fallbacks(gw, up, model, upstream_model):
+    """OpenAI's code, Anthropic's "prompt is too long: ..." and OpenRouter's "maximum context
+    length" message all move the request to the bigger model, once, without retrying."""
+    raw = chat(gw, model)
     assert raw.headers["x-rin-model"] == "openai/gpt-4o-big"
-    assert up.count("ctx-overflow") == 1
+    assert up.count(upstream_model) == 1
 
 
 def test_cooldown_skips_a_dead_deployment_until_it_recovers(fake, tmp_path):

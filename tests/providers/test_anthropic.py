@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from rin.errors import (
+    ContextWindowExceeded,
     InvalidRequest,
     UpstreamAuthError,
     UpstreamBadRequest,
@@ -248,12 +249,24 @@ def test_rate_limit_carries_retry_after_seconds() -> None:
     (500, "api_error", UpstreamServerError),
     (529, "overloaded_error", UpstreamServerError),
 ])
-
-
 def test_error_types_classify(status: int, kind: str, cls: type) -> None:
     err = adapter.classify_error(status, {}, envelope(kind, "provider says so"))
     assert type(err) is cls and err.upstream_status == status
     assert "provider says so" in err.message and "sk-ant-test" not in err.message
+
+
+@pytest.mark.parametrize("message", [
+    "prompt is too long: 208656 tokens > 200000 maximum",
+    "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, decrease input length "
+    "or `max_tokens` and try again",
+])
+def test_a_prompt_too_long_is_a_context_window_error(message: str) -> None:
+    """So that context_window_fallbacks move it to a bigger model, as for OpenAI's code."""
+    err = adapter.classify_error(400, {}, envelope("invalid_request_error", message))
+    assert type(err) is ContextWindowExceeded and err.code == "context_length_exceeded"
+    assert err.status == 400 and not err.retryable and message in err.message
+    other = adapter.classify_error(400, {}, envelope("invalid_request_error", "max_tokens: Field required"))
+    assert type(other) is UpstreamBadRequest
 
 
 def test_unparseable_error_body_falls_back_to_the_status() -> None:

@@ -142,6 +142,15 @@ def test_truncated_stream_is_an_error_not_a_clean_end():
     (401, b'{"error":{"message":"Incorrect API key provided: sk-abc","type":"invalid_request_error",'
           b'"code":"invalid_api_key"}}', UpstreamAuthError),
     (503, b"<html>bad gateway</html>", UpstreamServerError),
+    # vLLM: no code, the message says it
+    (400, b'{"object":"error","message":"This model\'s maximum context length is 4096 tokens. However, you '
+          b'requested 5000 tokens (4000 in the messages, 1000 in the completion). Please reduce the length '
+          b'of the messages or completion.","type":"BadRequestError","param":null,"code":400}',
+     ContextWindowExceeded),
+    # OpenAI's max_tokens error is not a context overflow: no fallback to a bigger model for it
+    (400, b'{"error":{"message":"max_tokens is too large: 100000. This model supports at most 16384 '
+          b'completion tokens, whereas you provided 100000.","type":"invalid_request_error",'
+          b'"param":"max_tokens","code":"invalid_value"}}', UpstreamBadRequest),
 ])
 def test_error_classification_by_status_and_body(status, body, cls):
     err = PROVIDERS["openai"].adapter.classify_error(status, {"retry-after": "3"}, body)

@@ -83,11 +83,17 @@ class RedisCache:
         if not self.link.usable():
             self.fallback.set_nowait(key, answer, ttl)
             return
+        failing = self.breaker.failures > 0
+        if failing:
+            # Redis failed just before: keep the answer here first, so that a repeat arriving while
+            # this write waits for Redis already finds it (the answer went out before this write)
+            self.fallback.set_nowait(key, answer, ttl)
         try:
             px = max(1, round(ttl * 1000))
             await self.link.attempt(lambda r: self.link.wire.execute("SET", key, answer.encode(), "PX", px))
         except RedisUnavailable:
-            self.fallback.set_nowait(key, answer, ttl)
+            if not failing:
+                self.fallback.set_nowait(key, answer, ttl)
 
     async def ping(self) -> bool:
         """For readiness: is Redis answering now (bounded like every call)."""

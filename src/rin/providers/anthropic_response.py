@@ -8,6 +8,7 @@ import time
 import orjson
 
 from rin.errors import (
+    ContextWindowExceeded,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
@@ -16,6 +17,7 @@ from rin.errors import (
     UpstreamRateLimited,
     UpstreamServerError,
     UpstreamTimeout,
+    says_context_overflow,
     upstream_error_for_status,
 )
 from rin.types import SSEEvent, Usage
@@ -68,8 +70,12 @@ def error_from_envelope(
                    "check the key and account in the server's environment.")
     else:
         message = f"Anthropic returned {detail}"
-    error = (known[0](message, upstream_status=upstream_status, retry_after=retry_after) if known
-             else upstream_error_for_status(upstream_status, message, retry_after=retry_after))
+    if kind == "invalid_request_error" and says_context_overflow(str(said)):
+        error: UpstreamError = ContextWindowExceeded(message, upstream_status=upstream_status)
+    elif known:
+        error = known[0](message, upstream_status=upstream_status, retry_after=retry_after)
+    else:
+        error = upstream_error_for_status(upstream_status, message, retry_after=retry_after)
     error.usage = usage
     return error
 

@@ -197,6 +197,8 @@ class OpenAIAdapter:
         self, status: int, headers: Mapping[str, str], data: dict[str, Any], usage: Usage | None = None
     ) -> UpstreamError:
         err = data.get("error")
+        if err is None and isinstance(data.get("message"), str):
+            err = data  # vLLM and some other OpenAI-compatible servers: {"object": "error", "message": ...}
         if not isinstance(err, dict):
             err = {"message": str(err) if err else None}
         code = err.get("code")
