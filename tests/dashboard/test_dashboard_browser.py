@@ -103,8 +103,11 @@ def test_request_filters(page, console, open_gateway):
 
     page.select_option("#filter-model", "")
     page.select_option("#filter-status", "error")
-    # the table still shows the claude row until the refresh lands: wait for the error row itself
-    page.wait_for_selector('#requests tbody tr[data-status="error"]')
+    # in between the table shows the claude row alone, then all three rows (the model filter
+    # cleared): wait for the one state the status filter gives, a single error row
+    page.wait_for_function(
+        "() => { const rows = document.querySelectorAll('#requests tbody tr');"
+        " return rows.length === 1 && rows[0].dataset.status === 'error'; }")
     rows = page.locator("#requests tbody tr")
     assert rows.count() == 1
     assert rows.get_attribute("data-model") == "flaky"

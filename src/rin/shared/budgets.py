@@ -106,15 +106,6 @@ class BudgetStore:
     async def reserve(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | Budget:
         """Releases `previous` and holds `amount` on every budget, atomically; returns the hold,
         or the first hard budget it would overrun. Raises RedisUnavailable."""
-        task = asyncio.ensure_future(self._reserve_now(budgets, amount, previous))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # the client left while Redis was deciding: whatever it decided must not stay held
-            task.add_done_callback(self._abandoned)
-            raise
-
-    async def _reserve_now(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | Budget:
         held = nanos(amount, ROUND_CEILING)
         hold = Hold(amount, budgets, secrets.token_hex(8), held, tuple(self.key(b) for b in budgets) if held else ())
         old = previous.keys if previous is not None else ()
@@ -136,6 +127,13 @@ class BudgetStore:
                     if orphan is not None and orphan.keys:
                         self._defer(Settle(orphan.id, orphan))
             raise
+        except asyncio.CancelledError:
+            # the client left while Redis was deciding; the script may run all the same. Whatever
+            # it holds is given back: sent after it on the same connection, the release runs after it
+            for orphan in (hold, previous):
+                if orphan is not None and orphan.keys:
+                    self.release(orphan)
+            raise
         refused = int(reply[0])
         for i, budget in enumerate(budgets):
             budget.spent, budget.reserved = usd(reply[1 + 2 * i]), usd(reply[2 + 2 * i])
@@ -144,12 +142,6 @@ class BudgetStore:
         if held:
             self.live[hold.id] = (hold, self.clock())
         return hold
-
-    def _abandoned(self, task: "asyncio.Future[Hold | Budget]") -> None:
-        if not task.cancelled() and task.exception() is None:
-            result = task.result()
-            if isinstance(result, Hold) and result.keys:
-                self.release(result)
 
     def release(self, hold: Hold) -> None:
         """Gives a hold back without booking anything (off the request path)."""
