@@ -3,8 +3,9 @@
 No caller ever waits on Redis for more than `connect_timeout + socket_timeout` seconds (unless it
 asks for a longer bound for a multi-step call): the client has both socket timeouts, retries only a
 broken connection (at once, never a timeout), and every call is also bounded by asyncio.timeout.
-Connections are pooled up to `max_connections`; a burst beyond that waits for a free one, within
-the same bound, instead of failing.
+The request path (scripts, cache GET/SET) goes over `wire`, one pipelined connection
+(rin.redis_wire); redis-py's pool, up to `max_connections`, serves pub/sub, pings and the batched
+background counters, a burst beyond it waiting for a free connection within the same bound.
 After `failure_threshold` consecutive failures the breaker opens: Redis is skipped for `cooldown`
 seconds, then one call probes it again. Each change of state is one log line; the password never is.
 
