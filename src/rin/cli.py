@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     spend = sub.add_parser("spend", help="spend report from the ledger")
     spend.add_argument("--config")
-    spend.add_argument("--by", choices=["model", "provider", "day", "user", "key"], default="model")
+    spend.add_argument("--by", choices=["model", "provider", "day", "user", "key", "endpoint"], default="model")
     spend.add_argument("--since", help="a span such as 30d or 24h, or an ISO date")
     spend.add_argument("--json", action="store_true")
     spend.set_defaults(func=cmd_spend)

@@ -29,6 +29,7 @@ from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
 from rin.server.model_list import model_list_body
 from rin.shared import SharedState
+from rin.store.responses import ResponseStore
 from rin.transport import Transport
 from rin.types import ChatRequest, Deployment, Usage
 
@@ -57,6 +58,8 @@ class Runtime:
         self.ledger = None if base.general.disable_spend_logs else Ledger(
             base.general.database_url, flush_interval=base.general.proxy_batch_write_at)
         self.keys = KeyRing(KeyStore.from_url(base.general.database_url))
+        #: the Responses API's stored responses (store: true), per caller, in the ledger's database
+        self.responses = ResponseStore.from_url(base.general.database_url)
         #: cooldowns, budgets and rpm/tpm shared through Redis (router_settings.redis_host), else None
         self.shared = SharedState.connect(base.router)
         self.key_limits = KeyLimits(shared=self.shared.key_rates if self.shared else None)
@@ -88,6 +91,7 @@ class Runtime:
         if self.ledger is not None:
             await self.ledger.start()
             await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
+        await self.responses.start()
         if self.config.general.master_key:
             await self.keys.start(interval=10.0)
             await self._seed_key_spend()
@@ -106,6 +110,7 @@ class Runtime:
         if self.shared is not None:
             await self.shared.close()
         await self.keys.close()
+        await self.responses.close()
         if self.ledger is not None:
             await self.ledger.close()
         await self.transport.close()
@@ -287,6 +292,7 @@ class Runtime:
                 type(error).__name__ if error else None,
                 u.cached_tokens,
                 u.reasoning_tokens,
+                req.endpoint,
             ))
         for listener in self.listeners:
             listener(state, usage, status, error)

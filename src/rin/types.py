@@ -116,6 +116,15 @@ class ChatRequest:
     virtual_key: Any = None
     #: (has images, has tools), worked out only when a candidate model lacks a capability
     needs: tuple[bool, bool] | None = None
+    #: the client protocol it came in (rin.codecs): "chat", "messages", "responses", ...; the ledger's
+    #: `endpoint` column
+    endpoint: str = "chat"
+    #: the client's body in its own protocol, passed through to a deployment that speaks it natively
+    native: dict[str, Any] | None = None
+    #: protocol headers forwarded to such a deployment (anthropic-version, anthropic-beta)
+    forward_headers: dict[str, str] | None = None
+    #: what a codec keeps between decoding and answering (e.g. the Responses API's id and history)
+    context: Any = None
 
 
 @dataclass(slots=True)

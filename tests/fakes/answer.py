@@ -51,6 +51,7 @@ class Answer:
     completion_tokens: int
     cached_tokens: int  # part of prompt_tokens read from a prompt cache ("cache" models)
     truncated: bool  # stopped by max_tokens
+    thinking: str = ""  # extended thinking shown before the answer (Anthropic "think" models)
 
 
 def decide(

@@ -3,13 +3,25 @@
 Shapes follow the transcripts anthropic_stream_* / anthropic_error_* in ../shared/fixtures and
 Anthropic's API reference (errors: `{"type": "error", "error": {"type", "message"}, "request_id"}`;
 529 overloaded_error; mid-stream `event: error`).
+
+Extended thinking (transcript anthropic_stream_thinking_text): when the model name contains "think"
+and the request enables `thinking`, the answer opens with a `thinking` block (text + `signature`;
+streamed as thinking_delta events then one signature_delta). Thinking blocks sent back in assistant
+turns must carry their signature intact: an empty or missing one, or one this fake issued for other
+thinking text, answers 400 "messages.i.content.j: Invalid `signature` in `thinking` block".
+
+`POST /v1/messages/count_tokens` answers `{"input_tokens": N}` with N the prompt token count the
+messages endpoint reports for the same body (`prompt_tokens()`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import orjson
 
-from .answer import Answer, decide, fragments, new_id, pieces, text_of
+from .answer import Answer, decide, fragments, new_id, pieces, text_of, tokens
 from .faults import Fault
 from .wire import GARBAGE, JSON, Reply, StreamPlan, dumps, event
 
@@ -29,6 +41,32 @@ _STATUS_ERRORS = {  # status -> (error.type, message)
     529: ("overloaded_error", "Overloaded"),
 }
 _PING = event("ping", {"type": "ping"})
+_SIGNATURE_TAG = b"rin-fake-thinking:"
+
+
+def signature(thinking: str) -> str:
+    """The signature this fake gives a thinking text (base64, as real signatures are)."""
+    return base64.b64encode(_SIGNATURE_TAG + hashlib.blake2b(thinking.encode(), digest_size=24).digest()).decode()
+
+
+def _valid_signature(block: dict) -> bool:
+    """Non-empty; and, if this fake issued it, still matching the block's thinking text."""
+    sig = block.get("signature")
+    if not isinstance(sig, str) or not sig:
+        return False
+    try:
+        raw = base64.b64decode(sig, validate=True)
+    except ValueError:
+        return True  # not one of ours: accepted, as any opaque signature the test supplies
+    if not raw.startswith(_SIGNATURE_TAG):
+        return True
+    thinking = block.get("thinking")
+    return isinstance(thinking, str) and sig == signature(thinking)
+
+
+def thinking_enabled(body: dict) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _is_tool_result(message: dict) -> bool:
@@ -40,6 +78,17 @@ def _chars(content: object) -> int:
     if isinstance(content, list):  # tool_result blocks nest their own content
         return sum(_chars(b.get("content")) + len(b.get("text") or "") for b in content if isinstance(b, dict))
     return len(text_of(content))
+
+
+def prompt_chars(body: dict) -> int:
+    """The characters the fake counts as prompt: system plus message texts (and tool results)."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    return _chars(body.get("system")) + sum(_chars(m.get("content")) for m in messages)
+
+
+def prompt_tokens(body: dict) -> int:
+    """The prompt tokens of a request: usage input_tokens + cache_read_input_tokens, and count_tokens' N."""
+    return tokens(prompt_chars(body))
 
 
 class AnthropicFormat:
@@ -79,12 +128,39 @@ class AnthropicFormat:
                 return self.envelope(400, "invalid_request_error", f"{name}: Field required")
         if not isinstance(body["model"], str):
             return self.envelope(400, "invalid_request_error", "model: Input should be a valid string")
+        return self.check_thinking(body)
+
+    def check_thinking(self, body: dict) -> Reply | None:
+        """Thinking blocks in assistant turns must come back with their signature."""
+        messages = body.get("messages")
+        for i, message in enumerate(messages if isinstance(messages, list) else ()):
+            if not isinstance(message, dict) or message.get("role") != "assistant":
+                continue
+            content = message.get("content")
+            for j, block in enumerate(content if isinstance(content, list) else ()):
+                if isinstance(block, dict) and block.get("type") == "thinking" and not _valid_signature(block):
+                    return self.bad_request(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
         return None
+
+    def validate_count(self, headers: object, body: dict | None) -> Reply | None:
+        """count_tokens: as messages, without max_tokens."""
+        if not headers.get("anthropic-version"):  # type: ignore[attr-defined]
+            return self.envelope(400, "invalid_request_error", "anthropic-version: header is required")
+        if body is None:
+            return self.envelope(400, "invalid_request_error", "There was an issue with your request body: invalid JSON")
+        for name in ("model", "messages"):
+            if name not in body:
+                return self.envelope(400, "invalid_request_error", f"{name}: Field required")
+        if not isinstance(body["model"], str):
+            return self.envelope(400, "invalid_request_error", "model: Input should be a valid string")
+        return self.check_thinking(body)
+
+    def count_tokens(self, body: dict) -> Reply:
+        return Reply(200, dumps({"input_tokens": prompt_tokens(body)}), self.headers())
 
     def decide(self, body: dict) -> Answer:
         model = body["model"]
         messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
-        prompt_chars = _chars(body.get("system")) + sum(_chars(m.get("content")) for m in messages)
         last_user = next(
             (text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user" and not _is_tool_result(m)),
             "",
@@ -96,7 +172,11 @@ class AnthropicFormat:
             first = next((t for t in tools if isinstance(t, dict) and t.get("name")), None)
             if first:
                 tool = (first["name"], first.get("input_schema") or {})
-        return decide(model, prompt_chars, last_user, tool, body.get("max_tokens"), tool_id_prefix="toolu_")
+        answer = decide(model, prompt_chars(body), last_user, tool, body.get("max_tokens"), tool_id_prefix="toolu_")
+        if "think" in model and thinking_enabled(body):
+            answer.thinking = f"The user wrote {last_user[:40]!r}. I should answer briefly."
+            answer.completion_tokens += tokens(len(answer.thinking))
+        return answer
 
     # successful answers
 
@@ -125,29 +205,45 @@ class AnthropicFormat:
             "usage": usage,
         }
 
-    def completion(self, a: Answer) -> Reply:
+    def completion(self, a: Answer, body: dict | None = None) -> Reply:
+        blocks = []
+        if a.thinking:
+            blocks.append({"type": "thinking", "thinking": a.thinking, "signature": signature(a.thinking)})
         if a.tool:
-            block = {"type": "tool_use", "id": a.tool.id, "name": a.tool.name, "input": orjson.loads(a.tool.arguments)}
+            blocks.append({"type": "tool_use", "id": a.tool.id, "name": a.tool.name, "input": orjson.loads(a.tool.arguments)})
         else:
-            block = {"type": "text", "text": a.text}
-        return Reply(200, dumps(self.message_obj(a, [block], self.stop_reason(a), self.usage(a))), self.headers())
+            blocks.append({"type": "text", "text": a.text})
+        return Reply(200, dumps(self.message_obj(a, blocks, self.stop_reason(a), self.usage(a))), self.headers())
 
     def stream(self, a: Answer, body: dict) -> StreamPlan:
-        """message_start, content_block_start, ping, deltas, content_block_stop, message_delta, message_stop."""
+        """message_start, content_block_start, ping, deltas, content_block_stop, message_delta, message_stop.
+
+        With thinking, a thinking block (thinking_delta events, then one signature_delta) comes first.
+        """
         start_usage = dict(self.usage(a), output_tokens=1)
         frames = [event("message_start", {"type": "message_start", "message": self.message_obj(a, [], None, start_usage)})]
+        blocks: list[tuple[dict, list[dict]]] = []
+        if a.thinking:
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces(a.thinking)]
+            deltas.append({"type": "signature_delta", "signature": signature(a.thinking)})
+            blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
         if a.tool:
             block = {"type": "tool_use", "id": a.tool.id, "name": a.tool.name, "input": {}}
             deltas = [{"type": "input_json_delta", "partial_json": f} for f in ["", *fragments(a.tool.arguments)]]
         else:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in pieces(a.text)]
-        frames.append(event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}))
-        frames.append(_PING)
-        cut = len(frames) + 2
-        for delta in deltas:
-            frames.append(event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
-        frames.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        blocks.append((block, deltas))
+        cut = 0
+        for index, (block, deltas) in enumerate(blocks):
+            start = {"type": "content_block_start", "index": index, "content_block": block}
+            frames.append(event("content_block_start", start))
+            if index == 0:
+                frames.append(_PING)
+                cut = len(frames) + 2
+            for delta in deltas:
+                frames.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+            frames.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
         usage = self.usage(a)
         counts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
         final_usage = {k: usage[k] for k in counts}

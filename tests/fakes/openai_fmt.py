@@ -154,7 +154,7 @@ class OpenAIFormat:
             "system_fingerprint": _FINGERPRINT,
         }
 
-    def completion(self, a: Answer) -> Reply:
+    def completion(self, a: Answer, body: dict | None = None) -> Reply:
         return Reply(200, dumps(self.completion_obj(a, new_id(self.id_prefix))), self.headers())
 
     def chunk(self, a: Answer, id_: str, created: int, choices: list, usage: object, with_usage: bool) -> dict:

@@ -8,8 +8,13 @@ The only test double the project allows: RIN's tests and bench/ point the gatewa
         fake.openrouter_base              # http://127.0.0.1:PORT/openrouter/api/v1
         fake.count("gpt-4o-fail-429")     # requests received for that model
 
+Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models;
+Anthropic /anthropic/v1/messages and /anthropic/v1/messages/count_tokens; OpenRouter
+/openrouter/api/v1/chat/completions and /models. Every generating route takes the same faults.
+
 Standalone (bench/): `python -m tests.fakes.upstream --port 9100 [--no-log]`. The fault vocabulary
-is in faults.py; the wire formats in openai_fmt.py, openrouter_fmt.py and anthropic_fmt.py.
+is in faults.py; the wire formats in openai_fmt.py, responses_fmt.py, completions_fmt.py,
+openrouter_fmt.py and anthropic_fmt.py.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ import orjson
 from aiohttp import web
 
 from .anthropic_fmt import AnthropicFormat
+from .completions_fmt import CompletionsFormat
 from .faults import STATUS_KINDS, Fault, parse_fault
 from .openai_fmt import OpenAIFormat
 from .openrouter_fmt import OpenRouterFormat
+from .responses_fmt import ResponsesFormat
 from .answer import Answer
 from .wire import GARBAGE, JSON, Reply
 
@@ -88,6 +95,7 @@ class FakeUpstream:
         self._overrides: dict[str, str] = {}
         self._flaky: dict[str, int] = {}
         self._openai, self._anthropic = OpenAIFormat(), AnthropicFormat()
+        self._responses, self._completions = ResponsesFormat(), CompletionsFormat()
         self._openrouter = OpenRouterFormat(catalog_path)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -198,9 +206,12 @@ class FakeUpstream:
         oa, an, orr = self._openai, self._anthropic, self._openrouter
         add = app.router.add_route
         add("POST", "/v1/chat/completions", partial(self._chat, fmt=oa))
+        add("POST", "/v1/responses", partial(self._chat, fmt=self._responses))
+        add("POST", "/v1/completions", partial(self._chat, fmt=self._completions))
         add("POST", "/v1/embeddings", partial(self._embeddings, fmt=oa))
         add("GET", "/v1/models", partial(self._models, fmt=oa))
         add("POST", "/anthropic/v1/messages", partial(self._chat, fmt=an))
+        add("POST", "/anthropic/v1/messages/count_tokens", partial(self._count_tokens, fmt=an))
         add("POST", "/openrouter/api/v1/chat/completions", partial(self._chat, fmt=orr))
         add("GET", "/openrouter/api/v1/models", partial(self._models, fmt=orr))
         add("POST", "/hooks/alert", self._webhook)
@@ -285,7 +296,7 @@ class FakeUpstream:
             return done
         try:
             answer = fmt.decide(body)
-            completion = None if body.get("stream") else fmt.completion(answer)
+            completion = None if body.get("stream") else fmt.completion(answer, body)
         except Exception:  # noqa: BLE001 - malformed messages: the real APIs answer 400, never crash
             return _respond(fmt.bad_request("the request's messages could not be read"))
         late = _late(fault)
@@ -311,7 +322,7 @@ class FakeUpstream:
             for frame in plan.frames[: plan.cut]:
                 await resp.write(frame)
             if late == "error-in-stream":
-                await resp.write(fmt.stream_error(answer))
+                await resp.write(plan.error if plan.error is not None else fmt.stream_error(answer))
             elif late == "cut-mid":
                 _drop(request, reset=False)
                 return resp
@@ -351,6 +362,22 @@ class FakeUpstream:
         if late == "error-in-stream":
             return _respond(fmt.error_in_body(model))
         return await self._send(request, fmt.embeddings(body), late)
+
+    async def _count_tokens(self, request: web.Request, fmt: AnthropicFormat) -> web.StreamResponse:
+        """Anthropic's token counting: the messages endpoint's checks and faults, `{"input_tokens": N}`."""
+        body, model = await self._receive(request)
+        early = fmt.auth_error(request.headers) or fmt.validate_count(request.headers, body)
+        if early is not None:
+            return _respond(early)
+        assert body is not None and model is not None  # validated above
+        fault = self._fault(model)
+        done = await self._before_headers(request, fmt, model, fault)
+        if done is not None:
+            return done
+        late = _late(fault)
+        if late == "error-in-stream":
+            return _respond(fmt.error_in_body(model))
+        return await self._send(request, fmt.count_tokens(body), late)
 
     async def _models(self, request: web.Request, fmt: OpenAIFormat) -> web.StreamResponse:
         """Model lists; `set_fault("models", ...)` makes them fail. OpenRouter's needs no key, as the real one."""

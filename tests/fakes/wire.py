@@ -26,10 +26,15 @@ class Reply:
 
 @dataclass(slots=True)
 class StreamPlan:
-    """The frames of a successful SSE stream; `cut` is the index just after the second content frame."""
+    """The frames of a successful SSE stream; `cut` is the index just after the second content frame.
+
+    `error`, when set, is what the error-in-stream fault sends after the cut (else the format's
+    `stream_error()`), for formats whose error event depends on the stream (sequence numbers).
+    """
 
     frames: list[bytes]
     cut: int
+    error: bytes | None = None
 
 
 def dumps(obj: object) -> bytes:

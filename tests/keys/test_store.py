@@ -173,13 +173,15 @@ def test_an_existing_ledger_database_gains_the_key_table(tmp_path: Path, monkeyp
     async def old_gateway() -> None:
         ledger = Ledger(url)
         await ledger.start()
-        ledger.record(row(1))
         await ledger.close()
 
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_engine, "MIGRATIONS", sqlite_engine.MIGRATIONS[:1])
         asyncio.run(old_gateway())
     with sqlite3.connect(db) as conn:
+        # that gateway's row, in that gateway's columns (today's ledger writes later ones too)
+        conn.execute("INSERT INTO spend_log (request_id, created_at, model, requested_model, cost_source, status) "
+                     "VALUES ('req-1', '2026-03-01T12:00:00.000000Z', 'gpt-4o', 'gpt-4o', 'builtin', 'success')")
         assert [n for (n,) in conn.execute("SELECT name FROM rin_migrations")] == ["m001_spend_log"]
 
     async def new_gateway() -> None:

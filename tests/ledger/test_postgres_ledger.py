@@ -91,7 +91,7 @@ PINNED_COLUMNS = [
     ("attempts", "integer", "NO"), ("fallback_from", "text", "YES"), ("cache_hit", "boolean", "NO"),
     ("stream", "boolean", "NO"), ("latency_ms", "double precision", "YES"), ("user", "text", "YES"),
     ("api_key_hash", "text", "YES"), ("deployment_id", "text", "YES"), ("error_type", "text", "YES"),
-    ("cached_tokens", "bigint", "NO"), ("reasoning_tokens", "bigint", "NO"),
+    ("cached_tokens", "bigint", "NO"), ("reasoning_tokens", "bigint", "NO"), ("endpoint", "text", "YES"),
 ]
 
 PINNED_KEY_COLUMNS = [
@@ -103,6 +103,11 @@ PINNED_KEY_COLUMNS = [
     ("revoked_at", "timestamp with time zone", "YES"),
 ]
 
+PINNED_RESPONSE_COLUMNS = [
+    ("id", "text", "NO"), ("owner", "text", "NO"), ("created_at", "timestamp with time zone", "NO"),
+    ("model", "text", "YES"), ("response", "bytea", "NO"), ("items", "bytea", "NO"),
+]
+
 
 def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: Path) -> None:
     async def main() -> None:
@@ -112,7 +117,7 @@ def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: 
             ledger.record(row(i, cost=Decimal("0.0000001")))
         ledger.record(row(5, cost=Decimal("9")))  # a duplicate request_id
         ledger.record(row(2000, model="claude", provider="anthropic", user="bob", cost=Decimal("1.5"),
-                          created_at="2026-03-05T10:00:00.000000Z", cache_hit=True))
+                          created_at="2026-03-05T10:00:00.000000Z", cache_hit=True, endpoint="messages"))
         await eventually(lambda: ledger.pending == 0, what="the writer to drain the buffer")
         assert await ledger.spent_since(None, model="gpt-4o") == Decimal("0.0001")
         assert await ledger.spent_since(T0 + timedelta(days=1)) == Decimal("1.5")
@@ -127,6 +132,10 @@ def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: 
         assert [r["request_id"] for r in latest] == ["req-002000", "req-000999"]
         assert latest[0]["created_at"] == "2026-03-05T10:00:00.000000Z" and latest[0]["cache_hit"] is True
         assert [r["request_id"] for r in await ledger.logs(user="bob")] == ["req-002000"]
+        assert [r["request_id"] for r in await ledger.logs(endpoint="messages")] == ["req-002000"]
+        assert latest[0]["endpoint"] == "messages" and latest[1]["endpoint"] == "chat"
+        assert [(r["endpoint"], r["requests"]) for r in await ledger.report("endpoint")] == [
+            ("messages", 1), ("chat", 1000)]
         await ledger.close()
 
         # The guide's statements, run as written.
@@ -141,17 +150,22 @@ def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: 
         assert [tuple(c) for c in columns] == PINNED_COLUMNS
         indexes = await pg.admin("SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY 1", pg.schema)
         assert [i[0] for i in indexes] == ["rin_keys_alias", "rin_keys_pkey", "rin_migrations_pkey",
+                                          "rin_responses_created_at", "rin_responses_pkey",
                                           "spend_log_api_key_hash", "spend_log_created_at", "spend_log_model",
                                           "spend_log_pkey", "spend_log_user"]
         keys = await pg.admin(
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
             "WHERE table_schema = $1 AND table_name = 'rin_keys' ORDER BY ordinal_position", pg.schema)
         assert [tuple(c) for c in keys] == PINNED_KEY_COLUMNS
+        responses = await pg.admin(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = 'rin_responses' ORDER BY ordinal_position", pg.schema)
+        assert [tuple(c) for c in responses] == PINNED_RESPONSE_COLUMNS
         alias_index = await pg.admin("SELECT indexdef FROM pg_indexes WHERE schemaname = $1 "
                                      "AND indexname = 'rin_keys_alias'", pg.schema)
         assert alias_index[0][0].endswith("USING btree (key_alias) WHERE (revoked_at IS NULL)")
         assert [r[0] for r in await pg.admin("SELECT name FROM rin_migrations ORDER BY name")] == [
-            "m001_spend_log", "m002_rin_keys"]
+            "m001_spend_log", "m002_rin_keys", "m004_spend_log_endpoint", "m005_rin_responses"]
 
     asyncio.run(main())
 

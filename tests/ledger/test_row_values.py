@@ -31,7 +31,7 @@ def test_every_column_of_a_finished_request_lands_in_its_own_column(tmp_path: Pa
     config = load_config(path, env={})
     dep = config.deployments[0]
     req = ChatRequest({"model": "asked-for"}, "asked-for", stream=True, user="user-7", request_id="rid-42",
-                      api_key_hash="h" * 64)
+                      api_key_hash="h" * 64, endpoint="responses")
     state = RequestState(req, deployment=dep, model_group="team-model", fallback_from="first-choice")
     state.attempts += [Attempt("a", "first-choice", "err", 500, 0.1), Attempt("b", "team-model", None, 200, 0.1)]
     usage = Usage(prompt_tokens=100, completion_tokens=50, total_tokens=150, cached_tokens=30, reasoning_tokens=20)
@@ -55,14 +55,15 @@ def test_every_column_of_a_finished_request_lands_in_its_own_column(tmp_path: Pa
         "cost": Decimal("0.0002"), "cost_source": "config", "status": "cancelled", "attempts": 2,
         "fallback_from": "first-choice", "cache_hit": False, "stream": True, "user": "user-7",
         "api_key_hash": "h" * 64, "deployment_id": dep.id, "error_type": "TimeoutError", "cached_tokens": 30,
-        "reasoning_tokens": 20,
+        "reasoning_tokens": 20, "endpoint": "responses",
     }
     assert {k: got[k] for k in expected} == expected
     assert set(got) == set(COLUMNS)
 
 
 def test_spend_row_values_round_trip_in_column_order(tmp_path: Path) -> None:
-    original = row(1, fallback_from="x", api_key_hash="k", error_type="E", cached_tokens=3, reasoning_tokens=4)
+    original = row(1, fallback_from="x", api_key_hash="k", error_type="E", cached_tokens=3, reasoning_tokens=4,
+                   endpoint="messages")
     values = original.values()
     assert values == tuple(getattr(original, name) for name in COLUMNS)
     assert SpendRow.from_values(values) == original

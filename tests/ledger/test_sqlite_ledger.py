@@ -64,6 +64,7 @@ def test_guide_sql_runs_as_written_with_the_sqlite3_program(tmp_path: Path) -> N
 PINNED_SCHEMA = [
     ("index", "rin_keys_alias",
      "CREATE UNIQUE INDEX rin_keys_alias ON rin_keys (key_alias) WHERE revoked_at IS NULL"),
+    ("index", "rin_responses_created_at", "CREATE INDEX rin_responses_created_at ON rin_responses (created_at, id)"),
     ("index", "spend_log_api_key_hash",
      "CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at) WHERE api_key_hash IS NOT NULL"),
     ("index", "spend_log_created_at", "CREATE INDEX spend_log_created_at ON spend_log (created_at)"),
@@ -72,6 +73,7 @@ PINNED_SCHEMA = [
      'CREATE INDEX spend_log_user ON spend_log ("user", created_at) WHERE "user" IS NOT NULL'),
     ("index", "sqlite_autoindex_rin_keys_1", None),
     ("index", "sqlite_autoindex_rin_migrations_1", None),
+    ("index", "sqlite_autoindex_rin_responses_1", None),
     ("index", "sqlite_autoindex_spend_log_1", None),
     ("table", "rin_keys",
      "CREATE TABLE rin_keys ( key_hash TEXT PRIMARY KEY, key_alias TEXT, preview TEXT NOT NULL, "
@@ -80,6 +82,9 @@ PINNED_SCHEMA = [
      "updated_at TEXT NOT NULL, revoked_at TEXT )"),
     ("table", "rin_migrations",
      "CREATE TABLE rin_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"),
+    ("table", "rin_responses",
+     "CREATE TABLE rin_responses ( id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at TEXT NOT NULL, "
+     "model TEXT, response BLOB NOT NULL, items BLOB NOT NULL )"),
     ("table", "spend_log",
      "CREATE TABLE spend_log ( request_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, model TEXT NOT NULL, "
      "requested_model TEXT NOT NULL, provider TEXT, provider_model TEXT, "
@@ -88,7 +93,8 @@ PINNED_SCHEMA = [
      "status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, fallback_from TEXT, "
      "cache_hit INTEGER NOT NULL DEFAULT 0, stream INTEGER NOT NULL DEFAULT 0, latency_ms REAL, "
      '"user" TEXT, api_key_hash TEXT, deployment_id TEXT, error_type TEXT, '
-     "cached_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0 )"),
+     "cached_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0 , "
+     "endpoint TEXT DEFAULT 'chat')"),
 ]
 
 
@@ -110,8 +116,44 @@ def test_blank_database_schema_is_pinned(tmp_path: Path) -> None:
         applied = [name for (name,) in conn.execute("SELECT name FROM rin_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert schema == PINNED_SCHEMA
-    assert applied == ["m001_spend_log", "m002_rin_keys", "m003_partial_indexes"]
+    assert applied == ["m001_spend_log", "m002_rin_keys", "m003_partial_indexes", "m004_spend_log_endpoint",
+                       "m005_rin_responses"]
     assert journal == "wal"
+
+
+def test_rows_written_before_the_endpoint_column_read_as_chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database and a spill file from before m004: the migration keeps the rows, marks them chat,
+    and a spilled row without the field is replayed as chat too."""
+    from rin.ledger import sqlite as sqlite_engine
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        for fn in sqlite_engine.MIGRATIONS[:3]:
+            fn(conn)
+        conn.execute("CREATE TABLE rin_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.executemany("INSERT INTO rin_migrations VALUES (?, '2026-01-01T00:00:00.000000Z')",
+                         [(fn.__name__,) for fn in sqlite_engine.MIGRATIONS[:3]])
+        old_columns = [c for c in row(0).to_dict() if c != "endpoint"]
+        quoted = ", ".join('"user"' if c == "user" else c for c in old_columns)
+        values = row(1).to_dict()
+        conn.execute(f"INSERT INTO spend_log ({quoted}) VALUES ({', '.join('?' * len(old_columns))})",
+                     [values[c] for c in old_columns])
+    import orjson
+
+    spilled = {k: v for k, v in row(2).to_dict().items() if k != "endpoint"}
+    (tmp_path / "rin-spend-spill-oldhost-1.jsonl").write_bytes(orjson.dumps(spilled) + b"\n")
+
+    async def main() -> None:
+        ledger = Ledger(url(db))
+        await ledger.start()
+        ledger.record(row(3, endpoint="embeddings"))
+        await ledger.flush()
+        got = {r["request_id"]: r["endpoint"] for r in await ledger.logs()}
+        assert got == {"req-000001": "chat", "req-000002": "chat", "req-000003": "embeddings"}
+        await ledger.close()
+
+    asyncio.run(main())
 
 
 def test_user_and_key_filters_use_their_partial_indexes(tmp_path: Path) -> None:
@@ -212,8 +254,9 @@ def test_reports_logs_and_budget_windows_filter_and_group(tmp_path: Path) -> Non
     rows = [
         row(1, model="gpt-4o", provider="openai", user="alice", cost=Decimal("1.10")),
         row(2, model="gpt-4o", provider="openrouter", user="bob", cost=Decimal("2.20"), deployment_id="dep-b",
-            created_at="2026-03-02T13:00:00.000000Z"),
-        row(3, model="claude", provider="anthropic", user="alice", cost=Decimal("0.05"), status="error"),
+            created_at="2026-03-02T13:00:00.000000Z", endpoint="responses"),
+        row(3, model="claude", provider="anthropic", user="alice", cost=Decimal("0.05"), status="error",
+            endpoint="messages"),
         row(4, model="mystery", provider="openai", user=None, cost=Decimal("0"), cost_source="unpriced",
             created_at="2026-03-03T09:00:00.000000Z"),
     ]
@@ -237,6 +280,10 @@ def test_reports_logs_and_budget_windows_filter_and_group(tmp_path: Path) -> Non
         assert [r["request_id"] for r in await ledger.logs()] == ["req-000004", "req-000002", "req-000003",
                                                                    "req-000001"]
         assert [r["request_id"] for r in await ledger.logs(user="alice", limit=1)] == ["req-000003"]
+        assert [(r["endpoint"], r["cost"], r["requests"]) for r in await ledger.report("endpoint")] == [
+            ("responses", Decimal("2.2"), 1), ("chat", Decimal("1.1"), 2), ("messages", Decimal("0.05"), 1)]
+        assert [r["request_id"] for r in await ledger.logs(endpoint="messages")] == ["req-000003"]
+        assert [r["request_id"] for r in await ledger.logs(endpoint="chat")] == ["req-000004", "req-000001"]
         window = await ledger.logs(start=T0 + timedelta(days=1), end=T0 + timedelta(days=1, hours=12))
         assert [r["request_id"] for r in window] == ["req-000002"]
         first = (await ledger.logs(model="claude"))[0]

@@ -57,8 +57,15 @@ def test_every_non_public_route_needs_the_key(guarded):
                 assert status != 401, path
             else:
                 assert status == 401, f"{method} {path} answered {status} without a key"
-                assert orjson.loads(body)["error"]["code"] == "invalid_api_key"
+                error = orjson.loads(body)
+                if "/messages" in path:  # the Anthropic protocol's routes answer in its shape
+                    assert error["type"] == "error" and error["error"]["type"] == "authentication_error", body
+                else:
+                    assert error["error"]["code"] == "invalid_api_key"
                 checked += 1
+    for method in ("GET", "DELETE"):  # the stored responses' routes, /v1/responses/{id}
+        status, body = raw(guarded, method, "/v1/responses/resp_abc")
+        assert status == 401 and orjson.loads(body)["error"]["code"] == "invalid_api_key"
     assert checked >= 10
 
 

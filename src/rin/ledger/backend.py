@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from rin.errors import ServiceUnavailable
 from rin.ledger.row import Values
 
-ReportBy = Literal["model", "provider", "day", "user", "key"]
-REPORT_BY: tuple[str, ...] = ("model", "provider", "day", "user", "key")
+ReportBy = Literal["model", "provider", "day", "user", "key", "endpoint"]
+REPORT_BY: tuple[str, ...] = ("model", "provider", "day", "user", "key", "endpoint")
 
 
 class LedgerUnavailable(ServiceUnavailable):
@@ -35,6 +35,7 @@ class Filters:
     deployment_id: str | None = None
     user: str | None = None
     api_key_hash: str | None = None
+    endpoint: str | None = None
     start: datetime | None = None
     end: datetime | None = None
 
@@ -139,7 +140,7 @@ def where(
     params: list[Any] = []
     for column, value in (("model", filters.model), ("provider", filters.provider),
                           ("deployment_id", filters.deployment_id), ('"user"', filters.user),
-                          ("api_key_hash", filters.api_key_hash)):
+                          ("api_key_hash", filters.api_key_hash), ("endpoint", filters.endpoint)):
         if value is not None:
             params.append(value)
             clauses.append(f"{column} = {mark(len(params))}")

@@ -171,15 +171,17 @@ class Ledger:
         end: datetime | None = None,
         limit: int = 100,
         api_key_hash: str | None = None,
+        endpoint: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows newest first; `start` inclusive, `end` exclusive. Raises LedgerUnavailable."""
         if limit < 0:
             raise ValueError("limit must be >= 0")
-        return await self._backend.logs(
-            Filters(model=model, user=user, api_key_hash=api_key_hash, start=start, end=end), limit)
+        filters = Filters(model=model, user=user, api_key_hash=api_key_hash, endpoint=endpoint, start=start, end=end)
+        return await self._backend.logs(filters, limit)
 
     async def report(self, by: ReportBy, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Spend grouped by model, provider, day (UTC) or user; cost summed exactly as Decimal."""
+        """Spend grouped by model, provider, day (UTC), user, key or endpoint; cost summed exactly as
+        Decimal."""
         if by not in REPORT_BY:
             raise ValueError(f"report by {by!r}: expected one of {', '.join(REPORT_BY)}")
         return await self._backend.report(by, Filters(start=since))

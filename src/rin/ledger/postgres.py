@@ -100,6 +100,30 @@ async def m002_rin_keys(db: asyncpg.Connection) -> None:
     await db.execute("CREATE INDEX spend_log_api_key_hash ON spend_log (api_key_hash, created_at)")
 
 
+# m003 is SQLite's alone (partial indexes); names stay aligned across engines, so the next is m004.
+@migration
+async def m004_spend_log_endpoint(db: asyncpg.Connection) -> None:
+    """The client protocol of each request (rin.codecs); rows from before it came in through chat.
+    A constant default: PostgreSQL 11+ adds the column without rewriting the table."""
+    await db.execute("ALTER TABLE spend_log ADD COLUMN endpoint TEXT DEFAULT 'chat'")
+
+
+@migration
+async def m005_rin_responses(db: asyncpg.Connection) -> None:
+    """Stored Responses API responses (rin.store.responses), each readable by its owner only: the
+    Response JSON and the conversation as input items, both as orjson bytes."""
+    await db.execute("""
+        CREATE TABLE rin_responses (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            model TEXT,
+            response BYTEA NOT NULL,
+            items BYTEA NOT NULL
+        )""")
+    await db.execute("CREATE INDEX rin_responses_created_at ON rin_responses (created_at, id)")
+
+
 async def migrate(db: asyncpg.Connection) -> None:
     async with db.transaction():
         await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
@@ -118,7 +142,7 @@ _INSERT = (f"INSERT INTO spend_log ({', '.join(_QUOTED)}) "
            "ON CONFLICT (request_id) DO NOTHING")
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
 _GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "key": "api_key_hash",
-              "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
+              "endpoint": "endpoint", "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
 _AGGREGATES = ("COUNT(*), COUNT(*) FILTER (WHERE status = 'error'), "
                "COUNT(*) FILTER (WHERE cost_source = 'unpriced'), SUM(prompt_tokens), "
                "SUM(completion_tokens), SUM(total_tokens), COALESCE(SUM(cost), 0)")
@@ -153,6 +177,15 @@ def _key_record(record: asyncpg.Record) -> dict[str, Any]:
     out = dict(zip(KEY_COLUMNS, record, strict=True))
     out["metadata"] = orjson.loads(out["metadata"])
     return out
+
+
+_RESPONSE_PUT = ("INSERT INTO rin_responses (id, owner, created_at, model, response, items) "
+                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, "
+                 "created_at = EXCLUDED.created_at, model = EXCLUDED.model, response = EXCLUDED.response, "
+                 "items = EXCLUDED.items")
+#: the newest row past the `keep` newest, and every row older than it (index rin_responses_created_at)
+_RESPONSE_PRUNE = ("DELETE FROM rin_responses WHERE (created_at, id) <= (SELECT created_at, id FROM rin_responses "
+                   "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $1)")
 
 
 class PostgresBackend:
@@ -256,6 +289,31 @@ class PostgresBackend:
             sql += f" AND created_at >= ${len(params)}"
         rows = await self._fetch(sql + " GROUP BY api_key_hash", params)
         return {r[0]: Decimal(r[1]) for r in rows}
+
+    async def response_put(self, rows: list[tuple[str, str, str, str | None, bytes, bytes]]) -> None:
+        """Inserts or replaces rin_responses rows (id, owner, created_at, model, response, items), in
+        one transaction."""
+        params = [(i, owner, datetime.fromisoformat(at), model, response, items)
+                  for i, owner, at, model, response, items in rows]
+        async with self._conn() as conn, conn.transaction():
+            await conn.executemany(_RESPONSE_PUT, params)
+
+    async def response_get(self, response_id: str, owner: str) -> tuple[bytes, bytes] | None:
+        """(response, items) of the caller's own response; None when absent or someone else's."""
+        rows = await self._fetch("SELECT response, items FROM rin_responses WHERE id = $1 AND owner = $2",
+                                 [response_id, owner])
+        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+    async def response_delete(self, response_id: str, owner: str) -> bool:
+        async with self._conn() as conn:
+            status = await conn.execute("DELETE FROM rin_responses WHERE id = $1 AND owner = $2", response_id, owner)
+        return bool(status == "DELETE 1")
+
+    async def response_prune(self, keep: int) -> int:
+        """Deletes all but the newest `keep` responses; returns how many went."""
+        async with self._conn() as conn:
+            status: str = await conn.execute(_RESPONSE_PRUNE, keep)
+        return int(status.rsplit(" ", 1)[1])
 
     async def close(self) -> None:
         if self._pool is None:

@@ -22,7 +22,7 @@ COLUMNS: tuple[str, ...] = (
     "request_id", "created_at", "model", "requested_model", "provider", "provider_model",
     "prompt_tokens", "completion_tokens", "total_tokens", "cost", "cost_source", "status",
     "attempts", "fallback_from", "cache_hit", "stream", "latency_ms", "user", "api_key_hash",
-    "deployment_id", "error_type", "cached_tokens", "reasoning_tokens",
+    "deployment_id", "error_type", "cached_tokens", "reasoning_tokens", "endpoint",
 )
 
 
@@ -76,6 +76,9 @@ class SpendRow:
     error_type: str | None = None
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    #: the client protocol the request came in through (rin.codecs): "chat", "embeddings", "messages",
+    #: "responses", "completions", ...
+    endpoint: str = "chat"
 
     def __post_init__(self) -> None:
         # Wiring mistakes surface at the call site, not as a poisoned batch later.

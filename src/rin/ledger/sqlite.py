@@ -106,6 +106,29 @@ def m003_partial_indexes(db: sqlite3.Connection) -> None:
                "WHERE api_key_hash IS NOT NULL")
 
 
+@migration
+def m004_spend_log_endpoint(db: sqlite3.Connection) -> None:
+    """The client protocol of each request (rin.codecs); rows from before it came in through chat.
+    Nullable, so a row a future caller leaves without one is stored rather than failing its batch."""
+    db.execute("ALTER TABLE spend_log ADD COLUMN endpoint TEXT DEFAULT 'chat'")
+
+
+@migration
+def m005_rin_responses(db: sqlite3.Connection) -> None:
+    """Stored Responses API responses (rin.store.responses), each readable by its owner only: the
+    Response JSON and the conversation as input items, both as orjson bytes."""
+    db.execute("""
+        CREATE TABLE rin_responses (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            model TEXT,
+            response BLOB NOT NULL,
+            items BLOB NOT NULL
+        )""")
+    db.execute("CREATE INDEX rin_responses_created_at ON rin_responses (created_at, id)")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Applies the missing migrations in one transaction (BEGIN IMMEDIATE: two workers starting at
     once take turns instead of both creating the table)."""
@@ -128,7 +151,8 @@ _QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
 _INSERT = (f"INSERT OR IGNORE INTO spend_log ({', '.join(_QUOTED)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
-_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "key": "api_key_hash", "day": "substr(created_at, 1, 10)"}
+_GROUP_KEY = {"model": "model", "provider": "provider", "user": '"user"', "key": "api_key_hash",
+              "endpoint": "endpoint", "day": "substr(created_at, 1, 10)"}
 _AGGREGATES = ("COUNT(*), SUM(status = 'error'), SUM(cost_source = 'unpriced'), SUM(prompt_tokens), "
                "SUM(completion_tokens), SUM(total_tokens), decimal_sum(cost)")
 
@@ -210,6 +234,14 @@ def _key_record(values: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
+_RESPONSE_PUT = ("INSERT OR REPLACE INTO rin_responses (id, owner, created_at, model, response, items) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
+_RESPONSE_GET = "SELECT response, items FROM rin_responses WHERE id = ? AND owner = ?"
+#: the newest row past the `keep` newest, and every row older than it (index rin_responses_created_at)
+_RESPONSE_PRUNE = ("DELETE FROM rin_responses WHERE (created_at, id) <= (SELECT created_at, id FROM rin_responses "
+                   "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?)")
+
+
 class SqliteBackend:
     def __init__(self, path: Path, *, busy_timeout: float = 5.0, writer_process: bool = True) -> None:
         self.path = path.absolute()
@@ -246,12 +278,19 @@ class SqliteBackend:
         return db
 
     def _write(self, rows: list[Values]) -> None:
-        db = self._wdb or self._open_writer()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        def insert(db: sqlite3.Connection) -> None:
             for start in range(0, len(rows), _ROWS_PER_STATEMENT):
                 chunk = rows[start:start + _ROWS_PER_STATEMENT]
                 db.execute(_insert_many(len(chunk)), _flat_params(chunk))
+
+        self._transaction(insert)
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """`work` on the writer connection in one transaction (all of it or none)."""
+        db = self._wdb or self._open_writer()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            work(db)
             db.execute("COMMIT")
         except BaseException:
             # A fresh connection next time: after "disk I/O error" or a replaced file the old one
@@ -363,6 +402,24 @@ class SqliteBackend:
             params.append(iso_utc(since))
         rows = await self._fetch(sql + " GROUP BY api_key_hash", params)
         return {h: Decimal(total or "0") for h, total in rows}
+
+    async def response_put(self, rows: list[tuple[str, str, str, str | None, bytes, bytes]]) -> None:
+        """Inserts or replaces rin_responses rows (id, owner, created_at, model, response, items), in
+        one transaction."""
+        await self._call(self._writer, self._transaction, lambda db: db.executemany(_RESPONSE_PUT, rows))
+
+    async def response_get(self, response_id: str, owner: str) -> tuple[bytes, bytes] | None:
+        """(response, items) of the caller's own response; None when absent or someone else's."""
+        rows = await self._fetch(_RESPONSE_GET, [response_id, owner])
+        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+    async def response_delete(self, response_id: str, owner: str) -> bool:
+        sql = "DELETE FROM rin_responses WHERE id = ? AND owner = ?"
+        return await self._call(self._writer, self._modify, sql, [response_id, owner]) == 1
+
+    async def response_prune(self, keep: int) -> int:
+        """Deletes all but the newest `keep` responses; returns how many went."""
+        return await self._call(self._writer, self._modify, _RESPONSE_PRUNE, [keep])
 
     async def close(self) -> None:
         if self.process is not None:

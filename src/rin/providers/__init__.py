@@ -35,6 +35,7 @@ _SPECS = [
                  "ANTHROPIC_API_BASE"),
     ProviderSpec("openrouter", OpenRouterAdapter(), "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
                  "OPENROUTER_API_BASE"),
+    ProviderSpec("text-completion-openai", _openai, "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_API_BASE"),
     ProviderSpec("groq", _openai, "https://api.groq.com/openai/v1", "GROQ_API_KEY", "GROQ_API_BASE"),
     ProviderSpec("mistral", _openai, "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "MISTRAL_API_BASE"),
     ProviderSpec("deepseek", _openai, "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "DEEPSEEK_API_BASE"),
@@ -67,7 +68,7 @@ PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 #: LiteLLM prefixes RIN recognises but does not speak: such deployments load, disabled, with a reason.
 UNSUPPORTED = frozenset({
     "azure", "azure_ai", "bedrock", "vertex_ai", "sagemaker", "cloudflare", "huggingface", "replicate",
-    "watsonx", "databricks", "predibase", "ai21", "text-completion-openai", "palm", "cohere_chat",
+    "watsonx", "databricks", "predibase", "ai21", "palm", "cohere_chat",
 })
 
 

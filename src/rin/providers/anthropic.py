@@ -16,6 +16,7 @@ import orjson
 from rin.errors import InvalidRequest, UpstreamError, UpstreamProtocolError, upstream_error_for_status
 from rin.params import check_range, effective_body
 from rin.providers.anthropic_messages import translate_messages
+from rin.providers.anthropic_native import AnthropicMessagesNative
 from rin.providers.anthropic_response import (
     AnthropicStreamParser,
     chat_completion,
@@ -67,6 +68,10 @@ class AnthropicAdapter:
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> AnthropicStreamParser:
         return AnthropicStreamParser(dep.provider_model)
 
+    def native(self, endpoint: str, dep: Deployment) -> AnthropicMessagesNative | None:
+        """Anthropic speaks the Messages API: such requests pass through untranslated."""
+        return _NATIVE if endpoint == "messages" else None
+
     def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
         raise _no_embeddings(dep)
 
@@ -101,6 +106,9 @@ def headers(dep: Deployment) -> dict[str, str]:
         out["x-api-key"] = dep.api_key.get()
     out.update(dep.extra_headers)
     return out
+
+
+_NATIVE = AnthropicMessagesNative(headers, messages_url)
 
 
 def translate_body(body: dict[str, Any], req: ChatRequest, dep: Deployment) -> dict[str, Any]:

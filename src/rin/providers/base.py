@@ -23,6 +23,11 @@ class Adapter(Protocol):
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser:
         ...
 
+    def native(self, endpoint: str, dep: Deployment) -> "NativeProtocol | None":
+        """The pass-through for a client protocol this provider speaks itself ("messages",
+        "responses", "completions"), or None: then the request goes through build_chat."""
+        ...
+
     def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
         ...
 
@@ -32,3 +37,14 @@ class Adapter(Protocol):
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """A non-2xx answer as an UpstreamError, decided by status and structured body."""
         ...
+
+
+class NativeProtocol(Protocol):
+    """A client protocol the provider speaks itself: the client's body (ChatRequest.native) passes
+    through with the model swapped; answers come back in the client's wire format."""
+
+    def build(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest: ...
+
+    def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult: ...
+
+    def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser: ...

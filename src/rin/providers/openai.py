@@ -19,6 +19,7 @@ from rin.errors import (
     upstream_error_for_status,
 )
 from rin.params import effective_body
+from rin.providers.openai_native import OpenAINative
 from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, UpstreamRequest, Usage
 
 #: body fields a client may send to LiteLLM-style gateways that must never reach a provider:
@@ -126,6 +127,11 @@ class OpenAIStreamParser:
 
 class OpenAIAdapter:
     name = "openai"
+    usage = staticmethod(parse_usage)
+
+    def __init__(self) -> None:
+        self._responses = OpenAINative(self, "/responses")
+        self._completions = OpenAINative(self, "/completions")
 
     def headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -161,7 +167,7 @@ class OpenAIAdapter:
         )
 
     def parse_chat(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
-        data = self._json(body)
+        data = self.json_object(body)
         if data.get("error") and not data.get("choices"):
             raise self.error_from_body(200, {}, data, usage=parse_usage(data.get("usage")))
         if not isinstance(data.get("choices"), list):
@@ -171,13 +177,22 @@ class OpenAIAdapter:
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> OpenAIStreamParser:
         return OpenAIStreamParser(self)
 
+    def native(self, endpoint: str, dep: Deployment) -> OpenAINative | None:
+        """The Responses API passes through to OpenAI itself; legacy completions to deployments
+        that serve them (`text-completion-openai/`, or `model_info.mode: completion`)."""
+        if endpoint == "responses" and dep.provider == "openai":
+            return self._responses
+        if endpoint == "completions" and (dep.info.mode == "completion" or dep.provider == "text-completion-openai"):
+            return self._completions
+        return None
+
     def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in _GATEWAY_FIELDS}
         out["model"] = dep.provider_model
         return UpstreamRequest("POST", self.url(dep, "/embeddings"), self.headers(dep), orjson.dumps(out))
 
     def parse_embeddings(self, body: bytes, dep: Deployment) -> tuple[bytes, Usage | None]:
-        data = self._json(body)
+        data = self.json_object(body)
         if not isinstance(data.get("data"), list):
             raise UpstreamProtocolError(f"{self.name} answered embeddings without 'data'")
         return body, parse_usage(data.get("usage"))
@@ -227,7 +242,7 @@ class OpenAIAdapter:
         error.usage = usage
         return error
 
-    def _json(self, body: bytes) -> dict[str, Any]:
+    def json_object(self, body: bytes) -> dict[str, Any]:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -25,7 +25,9 @@ from rin.errors import (
 from rin.keys import VirtualKey
 from rin.keys.admin import KeyAdmin
 from rin.runtime import Runtime
-from rin.server.chat import ChatHandler, embeddings, parse_chat_request
+from rin.codecs import CODEC_ROUTES, MESSAGES, Codec
+from rin.server.protocol_routes import RESPONSE_PREFIXES, count_tokens, delete_response, get_response
+from rin.server.pipeline import Pipeline, send_codec_error
 from rin.server import spend
 from rin.server.metrics import Metrics
 from rin.server.openapi import spec_for
@@ -40,8 +42,12 @@ Handler = Callable[["App", dict[str, Any], Receive, Send, str], Awaitable[None]]
 BODY_TIMEOUT = 30.0
 
 #: what a virtual key may call; every other non-public route needs the master key
-VIRTUAL_KEY_ROUTES = frozenset({"/v1/chat/completions", "/chat/completions", "/v1/embeddings", "/embeddings",
-                                "/v1/models", "/models", "/model/info", "/v1/model/info"})
+_COUNT_TOKENS = ("/v1/messages/count_tokens", "/messages/count_tokens")
+
+#: the client protocol whose error shape each route answers in (OpenAI's where absent)
+ERROR_CODECS: dict[str, Codec] = {**CODEC_ROUTES, **{path: MESSAGES for path in _COUNT_TOKENS}}
+
+VIRTUAL_KEY_ROUTES = frozenset({"/v1/models", "/models", "/model/info", "/v1/model/info"}) | frozenset(ERROR_CODECS)
 
 #: routes that change the gateway: only ever with the master key
 ADMIN_PREFIXES = ("/admin/", "/key/")
@@ -85,7 +91,7 @@ def _header(scope: dict[str, Any], wanted: bytes) -> str | None:
 class App:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self.chat = ChatHandler(runtime)
+        self.pipeline = Pipeline(runtime)
         self.counters = Metrics()
         runtime.listeners.append(self.counters)
         self.started = time.time()
@@ -96,10 +102,10 @@ class App:
         self._models_for_key: dict[tuple[str, ...], tuple[Any, bytes]] = {}
         self.max_in_flight = runtime.config.general.global_max_parallel_requests
         self.routes: dict[str, dict[str, Handler]] = {}
-        for path in ("/v1/chat/completions", "/chat/completions"):
-            self.routes[path] = {"POST": App.chat_completions}
-        for path in ("/v1/embeddings", "/embeddings"):
-            self.routes[path] = {"POST": App.embeddings}
+        for path, codec in CODEC_ROUTES.items():
+            self.routes[path] = {"POST": _codec_handler(codec)}
+        for path in _COUNT_TOKENS:
+            self.routes[path] = {"POST": count_tokens}
         for path in ("/v1/models", "/models"):
             self.routes[path] = {"GET": App.models}
         self.routes["/model/info"] = {"GET": App.model_info}
@@ -133,12 +139,16 @@ class App:
                 [("x-rin-request-id", request_id), ("retry-after", "1")])
             return
         self.in_flight += 1
+        path: str | None = None
         try:
             # routes and auth are decided on the raw path: no percent-decoding, no normalising,
             # so "/v1/chat%2Fcompletions" or "/health/../v1/models" is simply not a route
             raw = scope.get("raw_path")
             path = raw.decode("latin-1") if raw else scope["path"]
             methods = self.routes.get(path)
+            if methods is None and path.startswith(RESPONSE_PREFIXES):
+                methods = _STORED_RESPONSE
+                scope["rin.path"] = path
             if methods is None:
                 raise RouteNotFound(f"There is no route {path}. The API lives under /v1 (e.g. /v1/chat/completions).")
             handler = methods.get(scope["method"])
@@ -148,7 +158,11 @@ class App:
                 scope["rin.key"] = self.authenticate(scope, path)
             await handler(self, scope, receive, send, request_id)
         except RinError as err:
-            await send_error(send, err, [("x-rin-request-id", request_id)])
+            codec = ERROR_CODECS.get(path) if path is not None else None
+            if codec is not None:
+                await send_codec_error(send, codec, err, [("x-rin-request-id", request_id)])
+            else:
+                await send_error(send, err, [("x-rin-request-id", request_id)])
         except Exception:
             log.exception("internal error handling request %s", request_id)
             await send_error(send, RinError("RIN hit an internal error; see the gateway log for "
@@ -171,14 +185,14 @@ class App:
             return None
         token = _bearer(scope)
         if token is None:
-            raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
+            raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>').")
         digest = _digest(token)
         if self._master[0] is not master:  # hashed once per config, not once per request
             self._master = (master, _digest(master.get()))
         if hmac.compare_digest(digest, self._master[1]):
             return None
         key = self.rt.keys.authenticate_hash(digest.hex())  # 401 for an unknown, revoked or expired key
-        if path not in VIRTUAL_KEY_ROUTES:
+        if path not in VIRTUAL_KEY_ROUTES and not path.startswith(RESPONSE_PREFIXES):
             raise PermissionDenied(f"{path} needs the master key; a virtual key may only call the model API.")
         return key
 
@@ -206,19 +220,19 @@ class App:
             if not message.get("more_body"):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def chat_completions(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+    async def serve(self, codec: Codec, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        """Any model endpoint: the codec decodes, the one pipeline does the rest."""
         raw = await self.read_body(scope, receive)
         header_name = self.rt.config.general.user_header_name
         user = _header(scope, header_name.lower().encode()) if header_name else None
-        req = parse_chat_request(raw, rid, user)
+        req = codec.decode(raw, rid, user)
+        codec.accept_headers(req, scope["headers"])
         key = scope.get("rin.key")
         if key is not None and (pending := self.rt.admit_key(key, req)) is not None:
             await pending
-        await self.chat.handle(req, send, receive, _header(scope, b"cache-control"), req.api_key_hash)
-
-    async def embeddings(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        raw = await self.read_body(scope, receive)
-        await embeddings(self.rt, raw, rid, send, scope.get("rin.key"))
+        if (pending := codec.prepare(self.rt, req)) is not None:
+            await pending
+        await self.pipeline.handle(codec, req, send, receive, _header(scope, b"cache-control"))
 
     async def models(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         key = scope.get("rin.key")
@@ -364,6 +378,16 @@ def tune_gc() -> None:
     gc.collect()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD, older, oldest)
+
+
+_STORED_RESPONSE: dict[str, Handler] = {"GET": get_response, "DELETE": delete_response}
+
+
+def _codec_handler(codec: Codec) -> Handler:
+    async def handler(app: App, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        await app.serve(codec, scope, receive, send, rid)
+
+    return handler
 
 
 def create_app() -> App:

@@ -52,31 +52,94 @@ _EMBED = {"type": "object", "required": ["model", "input"],
           "properties": {"model": {"type": "string"},
                          "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}
 _DATE = {"type": "string"}
+_ANTHROPIC_ERROR = {"description": "an error in Anthropic's shape",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnthropicError"}}}}
+_BLOCKS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+_MESSAGES = {
+    "type": "object", "required": ["model", "messages", "max_tokens"],
+    "properties": {
+        "model": {"type": "string"}, "max_tokens": {"type": "integer", "minimum": 1},
+        "messages": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["role", "content"],
+            "properties": {"role": {"type": "string", "enum": ["user", "assistant"]}, "content": _BLOCKS}}},
+        "system": _BLOCKS, "stream": {"type": "boolean"}, "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "top_k": {"type": "integer", "minimum": 0},
+        "stop_sequences": {"type": "array", "items": {"type": "string"}},
+        "tools": {"type": "array", "items": {"type": "object"}}, "tool_choice": {"type": "object"},
+        "thinking": {"type": "object"}, "metadata": {"type": "object", "properties": {"user_id": {"type": "string"}}},
+    },
+}
+_COUNT = {"type": "object", "required": ["model", "messages"],
+          "properties": {k: v for k, v in _MESSAGES["properties"].items() if k not in ("max_tokens", "stream")}}
+_RESPONSES = {
+    "type": "object", "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string"}, "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "instructions": {"type": "string"}, "stream": {"type": "boolean"}, "store": {"type": "boolean"},
+        "previous_response_id": {"type": "string"}, "max_output_tokens": {"type": "integer", "minimum": 1},
+        "tools": {"type": "array", "items": {"type": "object"}}, "text": {"type": "object"},
+        "reasoning": {"type": "object"}, "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "user": {"type": "string"},
+    },
+}
+_COMPLETIONS = {
+    "type": "object", "required": ["model", "prompt"],
+    "properties": {
+        "model": {"type": "string"}, "prompt": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "suffix": {"type": "string"}, "max_tokens": {"type": "integer", "minimum": 1}, "stream": {"type": "boolean"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "n": {"type": "integer", "minimum": 1}, "user": {"type": "string"},
+    },
+}
+_RESPONSE_ID = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _anthropic(op: dict[str, Any]) -> dict[str, Any]:
+    """An operation of the Anthropic protocol: its errors in Anthropic's shape, x-api-key accepted."""
+    op["responses"] = {k: (v if k == "200" else _ANTHROPIC_ERROR) for k, v in op["responses"].items()}
+    op["security"] = [{"bearer": []}, {"x-api-key": []}]
+    return op
+
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "RIN (Rhyzomic Intelligence Node)", "version": __version__,
              "description": "An OpenAI-compatible LLM gateway."},
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                            "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
         "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["message", "type"],
             "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                            "param": {"type": "string", "nullable": True},
-                           "code": {"type": "string", "nullable": True}}}}}},
+                           "code": {"type": "string", "nullable": True}}}}},
+            "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
+                "type": {"type": "string", "enum": ["error"]}, "error": {
+                    "type": "object", "required": ["type", "message"],
+                    "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}}},
     },
     "security": [{"bearer": []}],
     "paths": {
         "/v1/chat/completions": {"post": _op("Chat completion (JSON, or SSE with stream: true)", body=_CHAT)},
         "/v1/embeddings": {"post": _op("Embeddings", body=_EMBED)},
+        "/v1/messages": {"post": _anthropic(_op("Anthropic Messages API, to any model (JSON, or SSE with stream: true)",
+                                                body=_MESSAGES))},
+        "/v1/messages/count_tokens": {"post": _anthropic(_op(
+            "Input tokens of a Messages request: exact from Anthropic, estimated elsewhere", body=_COUNT))},
+        "/v1/responses": {"post": _op("OpenAI Responses API, to any model (JSON, or SSE with stream: true)",
+                                      body=_RESPONSES)},
+        "/v1/responses/{response_id}": {"get": _op("A stored response of this caller", params=_RESPONSE_ID),
+                                        "delete": _op("Delete a stored response of this caller", params=_RESPONSE_ID)},
+        "/v1/completions": {"post": _op("Legacy text completions (JSON, or SSE with stream: true)", body=_COMPLETIONS)},
         "/v1/models": {"get": _op("Models, with RIN's metadata")},
         "/model/info": {"get": _op("Every deployment and its status")},
         "/spend/logs": {"get": _op("Ledger rows, newest first", params=[
             _query("model", {"type": "string"}), _query("user", {"type": "string"}), _query("api_key", {"type": "string"}),
+            _query("endpoint", {"type": "string", "enum": ["chat", "embeddings", "messages", "responses", "completions"]}),
             _query("start_date", _DATE), _query("end_date", _DATE),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})])},
         "/spend/report": {"get": _op("Spend grouped by model, provider, day or user", params=[
-            _query("group_by", {"type": "string", "enum": ["model", "provider", "day", "user", "key"]}),
+            _query("group_by", {"type": "string", "enum": ["model", "provider", "day", "user", "key", "endpoint"]}),
             _query("start_date", _DATE)])},
         "/health": {"get": _op("Gateway health", public=True)},
         "/health/liveliness": {"get": _op("Liveness", public=True)},
@@ -91,7 +154,8 @@ def spec_for(models: list[str]) -> dict[str, Any]:
 
     spec = copy.deepcopy(SPEC)
     if models:
-        for path in ("/v1/chat/completions", "/v1/embeddings"):
+        for path in ("/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/messages/count_tokens",
+                     "/v1/responses", "/v1/completions"):
             schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
             schema["properties"]["model"] = {"type": "string", "enum": sorted(models)}
     return spec

@@ -14,7 +14,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 JSON = b"application/json"
 SSE = b"text/event-stream; charset=utf-8"
-DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
 
 
@@ -44,10 +43,6 @@ async def send_error(send: Send, err: RinError, extra: Iterable[tuple[str, str]]
     if err.status in (429, 503) and retry_after:
         headers.append(("retry-after", str(max(1, round(retry_after)))))
     await send_json(send, err.status, err.to_body(), headers)
-
-
-def sse_data(payloads: Iterable[bytes]) -> bytes:
-    return b"".join(b"data: " + p + b"\n\n" for p in payloads)
 
 
 def sse_error(err: RinError) -> bytes:

@@ -69,18 +69,24 @@ async def _ledger(runtime: Any) -> Any:
     return runtime.ledger
 
 
+#: LiteLLM's call_type for each endpoint
+_CALL_TYPES = {"chat": "acompletion", "embeddings": "aembedding", "messages": "anthropic_messages",
+               "responses": "aresponses", "completions": "atext_completion"}
+
+
 async def spend_logs(runtime: Any, scope: dict[str, Any]) -> bytes:
     q = query(scope)
     rows = await (await _ledger(runtime)).logs(
         model=q.get("model"), user=q.get("user") or q.get("user_id"),
         start=parse_time(q.get("start_date") or q.get("start"), "start_date"),
         end=parse_time(q.get("end_date") or q.get("end"), "end_date"),
-        limit=parse_limit(q.get("limit")), api_key_hash=_key_hash(q.get("api_key") or q.get("key")))
+        limit=parse_limit(q.get("limit")), api_key_hash=_key_hash(q.get("api_key") or q.get("key")),
+        endpoint=q.get("endpoint"))
     for row in rows:
         # LiteLLM's names beside ours, so LiteLLM dashboards and scripts keep working
         row["spend"] = row.get("cost")
         row["startTime"] = row.get("created_at")
-        row["call_type"] = "acompletion"
+        row["call_type"] = _CALL_TYPES.get(row.get("endpoint") or "chat", row.get("endpoint"))
     return dumps(rows)
 
 

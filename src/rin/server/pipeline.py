@@ -1,4 +1,11 @@
-"""POST /v1/chat/completions and /v1/embeddings: parse, route, relay."""
+"""The one request pipeline every endpoint runs through; an endpoint is a codec (rin.codecs).
+
+    codec.decode -> key limits -> cache lookup -> router (per attempt: codec.build, transport,
+    codec.parse / codec.stream_parser) -> JSON, or SSE relayed frame by frame -> runtime.finished
+    (cost, budget settle, ledger) once per client request -> cache store
+
+Errors reach the client in the codec's own shape (OpenAI's, Anthropic's, ...).
+"""
 
 from __future__ import annotations
 
@@ -8,50 +15,27 @@ from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from rin.cache import CacheKey, CachedAnswer, StreamRecorder, cache_scope, cacheable
-from rin.errors import InvalidRequest, RinError, UpstreamError
-from rin.params import validate_request
+from rin.codecs.base import Codec
+from rin.errors import RinError, UpstreamError
 from rin.providers import PROVIDERS
 from rin.providers.sse import SSEDecoder
 from rin.router import RequestState
-from rin.server.responses import (
-    DONE, KEEPALIVE, SSE, Receive, Send, header_list, send_bytes, send_error, sse_data, sse_error,
-)
+from rin.server.responses import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
 from rin.transport import StreamResponse
 from rin.types import ChatRequest, Deployment, SSEEvent, StreamParser, Usage
 
 log = logging.getLogger("rin.server")
 
 
-def parse_json_body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
-
-
-def parse_chat_request(raw: bytes, request_id: str, user_header: str | None) -> ChatRequest:
-    body = parse_json_body(raw)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' is required: name one of the models listed by GET /v1/models.",
-                             param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array of messages.", param="messages")
-    validate_request(body)
-    stream = body.get("stream") is True
-    options = body.get("stream_options")
-    include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
-    user = body.get("user") if isinstance(body.get("user"), str) else None
-    # a header set by a trusted front end (Open WebUI's signed-in user) outranks the body's `user`,
-    # which any of its users can set: spend and budgets must not move to someone else
-    return ChatRequest(body, model, stream, include_usage, user_header or user, request_id, len(raw))
+async def send_codec_error(send: Send, codec: Codec, err: RinError, extra: list[tuple[str, str]]) -> None:
+    """Any error, in the client protocol's shape, with Retry-After where it helps."""
+    headers = list(extra)
+    retry_after = getattr(err, "retry_after", None)
+    if err.status in (429, 503) and retry_after:
+        headers.append(("retry-after", str(max(1, round(retry_after)))))
+    status, body = codec.error_body(err)
+    await send_bytes(send, status, body, extra=headers)
 
 
 @dataclass(slots=True)
@@ -77,27 +61,28 @@ def rin_headers(state: RequestState, ck: CacheKey | None = None) -> list[tuple[s
 
 
 
-class ChatHandler:
+class Pipeline:
+    """Serves one decoded request of any endpoint: from the cache when it can, else upstream."""
+
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
 
-    async def handle(self, req: ChatRequest, send: Send, receive: Receive, cache_control: str | None,
-                     key_hash: str | None) -> None:
-        """Serves from the response cache when it can, else routes the request upstream."""
+    async def handle(self, codec: Codec, req: ChatRequest, send: Send, receive: Receive,
+                     cache_control: str | None) -> RequestState:
         cache, ck = self.rt.cache, None
-        if cache is not None:
-            ck = cache.key(cache_scope(key_hash, req.user), req.model, req.body,
-                           cache.controls(req.body, cache_control))
+        if cache is not None and codec.cacheable(req):
+            scope = cache_scope(req.api_key_hash, req.user)
+            if codec.endpoint != "chat":
+                scope = f"{codec.endpoint}|{scope}"
+            ck = cache.key(scope, req.model, req.body, cache.controls(req.body, cache_control))
             hit = await cache.lookup(ck)
             if hit is not None:
-                await self._serve_hit(req, hit, send)
-                return
+                return await self._serve_hit(codec, req, hit, send)
         if req.stream:
-            await self.stream(req, send, receive, ck)
-        else:
-            await self.complete(req, send, ck)
+            return await self.stream(codec, req, send, receive, ck)
+        return await self.complete(codec, req, send, ck)
 
-    async def _serve_hit(self, req: ChatRequest, hit: CachedAnswer, send: Send) -> None:
+    async def _serve_hit(self, codec: Codec, req: ChatRequest, hit: CachedAnswer, send: Send) -> RequestState:
         state = RequestState(req)
         state.model_group = hit.model_group
         headers = [("x-rin-request-id", req.request_id), ("x-rin-attempts", "0"), ("x-rin-model", hit.deployment),
@@ -106,29 +91,30 @@ class ChatHandler:
             if req.stream:
                 await send({"type": "http.response.start", "status": 200,
                             "headers": header_list(SSE, headers + [("cache-control", "no-cache")])})
-                await send({"type": "http.response.body", "body": hit.sse(req.include_usage)})
+                await send({"type": "http.response.body",
+                            "body": codec.replay(hit.chunks, hit.usage_chunk, req)})
             else:
                 await send_bytes(send, 200, hit.body, extra=headers)
         finally:
             self.rt.finished(state, hit.usage, "success", None, (Decimal(0), "unpriced"), cache_hit=hit.deployment)
+        return state
 
-    async def complete(self, req: ChatRequest, send: Send, ck: CacheKey | None = None) -> RequestState:
+    async def complete(self, codec: Codec, req: ChatRequest, send: Send, ck: CacheKey | None = None) -> RequestState:
         state = RequestState(req)
         transport = self.rt.transport
 
         async def call(dep: Deployment, timeout: float) -> Any:
-            adapter = PROVIDERS[dep.provider].adapter
-            up = adapter.build_chat(req, dep)
+            up = codec.build(req, dep)
             resp = await transport.send(up, dep.label, timeout)
             if resp.status >= 300:
-                raise adapter.classify_error(resp.status, resp.headers, resp.body)
-            return adapter.parse_chat(resp.body, req, dep)
+                raise PROVIDERS[dep.provider].adapter.classify_error(resp.status, resp.headers, resp.body)
+            return codec.parse(resp.body, req, dep)
 
         try:
             result = await self.rt.router.run(state, call)
         except RinError as err:
             _log_failure(req, state, err)
-            await send_error(send, err, rin_headers(state))
+            await send_codec_error(send, codec, err, rin_headers(state))
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
         priced = self.rt.price(state, result.usage)
@@ -138,12 +124,14 @@ class ChatHandler:
             await send_bytes(send, 200, result.body, extra=headers)
         finally:
             self.rt.finished(state, result.usage, "success", None, priced)
+            codec.stored(req, result.body, None)
         if ck is not None and state.deployment is not None and state.model_group is not None:
             await self.rt.cache.store(ck, CachedAnswer.from_json(
                 result.body, result.usage, state.deployment.label, state.model_group))
         return state
 
-    async def stream(self, req: ChatRequest, send: Send, receive: Receive, ck: CacheKey | None = None) -> RequestState:
+    async def stream(self, codec: Codec, req: ChatRequest, send: Send, receive: Receive,
+                     ck: CacheKey | None = None) -> RequestState:
         state = RequestState(req)
         sent_headers = False
 
@@ -156,14 +144,14 @@ class ChatHandler:
 
         keepalive = _KeepAlive(self.rt.config.litellm.stream_keepalive, start, send)
         try:
-            opened: OpenStream = await self.rt.router.run(state, self._stream_call(req))
+            opened: OpenStream = await self.rt.router.run(state, self._stream_call(codec, req))
         except RinError as err:
             _log_failure(req, state, err)
             await keepalive.stop()
             if sent_headers:
-                await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
+                await send({"type": "http.response.body", "body": codec.stream_error(err, None), "more_body": False})
             else:
-                await send_error(send, err, rin_headers(state))
+                await send_codec_error(send, codec, err, rin_headers(state))
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
         await keepalive.stop()
@@ -171,31 +159,33 @@ class ChatHandler:
         recorder = self.rt.cache.recorder() if ck is not None else None
         try:
             await start()
-            status, error, relayed = await self._relay(opened, req, send, receive, recorder)
+            status, error, relayed = await self._relay(codec, opened, req, send, receive, recorder)
         finally:
             usage = opened.parser.usage
             if usage is None and status != "success":
                 # the upstream never said: bill what was relayed (about a token per chunk)
                 usage = Usage(prompt_tokens=req.body_size // 4, completion_tokens=relayed)
             self.rt.finished(state, usage, status, error)
+            if status == "success":
+                codec.stored(req, None, opened.parser)
         if recorder is not None and cacheable(200, status == "success") and state.model_group is not None:
             answer = recorder.answer(opened.parser.usage_chunk, opened.parser.usage, opened.label, state.model_group)
             if answer is not None:
                 await self.rt.cache.store(ck, answer)
         return state
 
-    def _stream_call(self, req: ChatRequest) -> Any:
+    def _stream_call(self, codec: Codec, req: ChatRequest) -> Any:
         transport = self.rt.transport
         idle = self.rt.config.router.stream_timeout
 
         async def call(dep: Deployment, timeout: float) -> OpenStream:
-            adapter = PROVIDERS[dep.provider].adapter
-            up = adapter.build_chat(req, dep)
+            up = codec.build(req, dep)
             resp = await transport.open_stream(up, dep.label, timeout, dep.stream_timeout or idle)
             try:
                 if resp.status >= 300:
-                    raise adapter.classify_error(resp.status, resp.headers, await resp.read_all())
-                opened = OpenStream(resp, SSEDecoder(), adapter.stream_parser(req, dep), dep.label)
+                    raise PROVIDERS[dep.provider].adapter.classify_error(
+                        resp.status, resp.headers, await resp.read_all())
+                opened = OpenStream(resp, SSEDecoder(), codec.stream_parser(req, dep), dep.label)
                 async with asyncio.timeout(timeout):
                     await _read_until_first(opened)
                 return opened
@@ -206,7 +196,7 @@ class ChatHandler:
         return call
 
     async def _relay(
-        self, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive,
+        self, codec: Codec, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive,
         recorder: StreamRecorder | None = None,
     ) -> tuple[str, RinError | None, int]:
         """Sends the stream to the client; returns the ledger status, the error if any, and how
@@ -217,7 +207,7 @@ class ChatHandler:
         # once the client is gone, keep reading for the usage, but only for `drain` seconds
         watcher.add_done_callback(
             lambda w: None if w.cancelled() else loop.call_later(drain, opened.response.close))
-        parser, decoder = opened.parser, opened.decoder
+        parser, decoder, frames = opened.parser, opened.decoder, codec.frames
         relayed = 0
 
         async def emit(payloads: list[bytes]) -> None:
@@ -226,7 +216,7 @@ class ChatHandler:
                 relayed += len(payloads)
                 if recorder is not None:
                     recorder.add(payloads)
-                await send({"type": "http.response.body", "body": sse_data(payloads), "more_body": True})
+                await send({"type": "http.response.body", "body": frames(payloads), "more_body": True})
 
         try:
             await emit(opened.first)
@@ -245,16 +235,16 @@ class ChatHandler:
                     tail = _parse_until_done(parser, decoder.flush())
                     tail.extend(parser.finish())
                     await emit(tail)
-            end = DONE
-            if req.include_usage and parser.usage_chunk is not None:
-                end = b"data: " + parser.usage_chunk + b"\n\n" + DONE
+            end = codec.stream_end(parser, req)
+            if recorder is not None and codec.framed and end:
+                recorder.add([end])
             await send({"type": "http.response.body", "body": end, "more_body": False})
             return "success", None, relayed
         except UpstreamError as err:
             if watcher.done():
                 return "cancelled", None, relayed
             log.warning("stream from %s failed after it started: %s", opened.label, err.message)
-            await send({"type": "http.response.body", "body": sse_error(err), "more_body": False})
+            await send({"type": "http.response.body", "body": codec.stream_error(err, parser), "more_body": False})
             return "error", err, relayed
         except OSError:
             # the client went away and the server refused our write (uvicorn's ClientDisconnected)
@@ -348,33 +338,3 @@ class _KeepAlive:
                 await self._task
             except asyncio.CancelledError:
                 pass
-
-
-async def embeddings(runtime: Any, raw: bytes, request_id: str, send: Send, key: Any = None) -> None:
-    body = parse_json_body(raw)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' is required for embeddings.", param="model")
-    if "input" not in body:
-        raise InvalidRequest("'input' is required: a string or an array of strings.", param="input")
-    req = ChatRequest(body, model, request_id=request_id, body_size=len(raw))
-    if key is not None and (pending := runtime.admit_key(key, req)) is not None:
-        await pending
-    state = RequestState(req)
-
-    async def call(dep: Deployment, timeout: float) -> tuple[bytes, Usage | None]:
-        adapter = PROVIDERS[dep.provider].adapter
-        resp = await runtime.transport.send(adapter.build_embeddings(body, dep), dep.label, timeout)
-        if resp.status >= 300:
-            raise adapter.classify_error(resp.status, resp.headers, resp.body)
-        return adapter.parse_embeddings(resp.body, dep)
-
-    try:
-        out, usage = await runtime.router.run(state, call)
-    except RinError as err:
-        await send_error(send, err, rin_headers(state))
-        runtime.finished(state, None, "error", err)
-        return
-    await send_bytes(send, 200, out, extra=rin_headers(state))
-    runtime.finished(state, usage, "success", None)
-

@@ -1,0 +1,33 @@
+"""POST /v1/embeddings: OpenAI's embeddings shape in and out, never streamed, never cached."""
+
+from __future__ import annotations
+
+from rin.codecs.base import Codec, parse_json_body
+from rin.errors import InvalidRequest
+from rin.providers import PROVIDERS
+from rin.types import ChatRequest, ChatResult, Deployment, UpstreamRequest
+
+
+class EmbeddingsCodec(Codec):
+    endpoint = "embeddings"
+
+    def decode(self, raw: bytes, request_id: str, user_header: str | None) -> ChatRequest:
+        body = parse_json_body(raw)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("'model' is required for embeddings.", param="model")
+        if "input" not in body:
+            raise InvalidRequest("'input' is required: a string or an array of strings.", param="input")
+        user = body.get("user") if isinstance(body.get("user"), str) else None
+        return ChatRequest(body, model, user=user_header or user, request_id=request_id, body_size=len(raw),
+                           endpoint=self.endpoint)
+
+    def build(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest:
+        return PROVIDERS[dep.provider].adapter.build_embeddings(req.body, dep)
+
+    def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
+        out, usage = PROVIDERS[dep.provider].adapter.parse_embeddings(body, dep)
+        return ChatResult(out, usage)
+
+    def cacheable(self, req: ChatRequest) -> bool:
+        return False
