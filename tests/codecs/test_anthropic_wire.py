@@ -10,16 +10,8 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
-from rin.codecs.anthropic_wire import (
-    AnthropicOnly,
-    ChatToMessagesStream,
-    anthropic_only,
-    chat_to_message,
-    error_body,
-    error_frame,
-    estimate_tokens,
-    messages_to_chat,
-)
+from rin.codecs.anthropic_request import AnthropicOnly, anthropic_only, estimate_tokens, messages_to_chat
+from rin.codecs.anthropic_wire import ChatToMessagesStream, chat_to_message, error_body, error_frame
 from rin.errors import (
     BudgetExceeded,
     InvalidRequest,

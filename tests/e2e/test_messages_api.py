@@ -196,6 +196,8 @@ def test_a_stream_cut_midway_ends_in_an_error_event_and_one_row(gw):
                 pass
     rows = [r for r in ledger_rows(gw, model="cut") if r["endpoint"] == "messages"]
     assert [r["status"] for r in rows] == ["error"]
+    _, _, metrics = gw.request("GET", "/metrics")
+    assert b'rin_endpoint_requests_total{endpoint="messages",status="error"} ' in metrics
 
 
 def test_count_tokens_exact_for_anthropic_and_estimated_elsewhere(gw, upstream):
@@ -230,3 +232,34 @@ def test_x_api_key_authenticates_and_key_limits_apply(fake, tmp_path):
         with pytest.raises(anthropic.AuthenticationError):
             anthropic.Anthropic(base_url=gw.base_url, api_key="sk-wrong", max_retries=0).messages.create(
                 model="gpt-4o", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt-4o"])
+def test_repeats_are_served_from_the_cache_in_anthropics_shape(fake, tmp_path, model):
+    config = protocols_config(fake)
+    config["litellm_settings"] = {"cache": True, "cache_params": {"type": "local"}}
+    ask = {"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": f"cache {tmp_path.name}"}]}
+    with Gateway(config, tmp_path, env=KEYS) as gw:
+        c = client(gw)
+        for stream in (False, True):
+            answers = []
+            for _ in range(2):
+                raw = c.messages.with_raw_response.create(**ask, stream=stream)
+                if stream:
+                    events = list(raw.parse())
+                    assert events[0].type == "message_start" and events[-1].type == "message_stop"
+                    text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
+                    tokens = next(e.usage.output_tokens for e in events if e.type == "message_delta")
+                else:
+                    message = raw.parse()
+                    text, tokens = message.content[0].text, message.usage.output_tokens
+                answers.append((raw.headers["x-rin-cache-hit"], text, tokens))
+            (miss, text, tokens), (hit, again, replayed) = answers
+            assert (miss, hit) == ("false", "true") and again == text == f"Echo: cache {tmp_path.name}"
+            assert replayed == tokens
+        # the chat endpoint's cache is not shared: the same question there is a miss
+        status, headers, _ = gw.request("POST", "/v1/chat/completions", {
+            "model": model, "max_tokens": 50, "messages": ask["messages"]})
+        assert status == 200 and headers["x-rin-cache-hit"] == "false"
+        rows = [r for r in ledger_rows(gw) if r["endpoint"] == "messages"]
+        assert sorted(r["cache_hit"] for r in rows) == [False, False, True, True]

@@ -2,7 +2,7 @@
 
 To an Anthropic deployment the client's body passes through untouched but for the model
 (rin.providers.anthropic_native); to any other it becomes a chat request and the answer, or the
-stream, is translated back (rin.codecs.anthropic_wire). Errors use Anthropic's shape.
+stream, is translated back (rin.codecs.anthropic_request, anthropic_wire). Errors use Anthropic's shape.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from typing import Any
 
 import orjson
 
-from rin.codecs.anthropic_wire import (
-    ChatToMessagesStream, anthropic_only, chat_to_message, error_body, error_frame, estimate_tokens,
-    messages_to_chat,
-)
+from rin.codecs.anthropic_request import anthropic_only, estimate_tokens, messages_to_chat
+from rin.codecs.anthropic_wire import ChatToMessagesStream, chat_to_message, error_body, error_frame
 from rin.codecs.base import FramedCodec, parse_json_body
 from rin.errors import InvalidRequest, RinError
 from rin.params import validate_request

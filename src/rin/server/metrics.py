@@ -21,6 +21,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
+        self.endpoints: dict[tuple[str, str], int] = defaultdict(int)
         self.tokens: dict[tuple[str, str], int] = defaultdict(int)
         self.fallbacks: dict[str, int] = defaultdict(int)
         self.attempts_total = 0
@@ -28,6 +29,7 @@ class Metrics:
     def __call__(self, state: RequestState, usage: Usage | None, status: str, error: RinError | None) -> None:
         model = state.model_group or state.request.model
         self.requests[(model, status)] += 1
+        self.endpoints[(state.request.endpoint, status)] += 1
         self.attempts_total += len(state.attempts)
         if state.fallback_from:
             self.fallbacks[state.fallback_from] += 1
@@ -45,6 +47,8 @@ class Metrics:
 
         metric("rin_requests_total", "counter", "Client requests by model group and status",
                [(f'{{model="{_label(m)}",status="{s}"}}', n) for (m, s), n in sorted(self.requests.items())])
+        metric("rin_endpoint_requests_total", "counter", "Client requests by endpoint (client protocol) and status",
+               [(f'{{endpoint="{e}",status="{s}"}}', n) for (e, s), n in sorted(self.endpoints.items())])
         metric("rin_tokens_total", "counter", "Tokens by model group and kind",
                [(f'{{model="{_label(m)}",kind="{k}"}}', n) for (m, k), n in sorted(self.tokens.items())])
         metric("rin_fallbacks_total", "counter", "Requests answered by a fallback, by requested model",

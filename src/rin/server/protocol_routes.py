@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from rin.codecs.anthropic_wire import estimate_tokens, messages_to_chat
+from rin.codecs.anthropic_request import estimate_tokens, messages_to_chat
 from rin.codecs.base import parse_json_body
 from rin.errors import InvalidRequest, ModelNotFound, PermissionDenied, RinError, RouteNotFound
 from rin.providers import PROVIDERS
@@ -22,7 +22,7 @@ RESPONSE_PREFIXES = ("/v1/responses/", "/responses/")
 
 async def count_tokens(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     """POST /v1/messages/count_tokens: Anthropic's exact count from an Anthropic deployment, else an
-    estimate (rin.codecs.anthropic_wire.estimate_tokens); `x-rin-token-count` says which."""
+    estimate (rin.codecs.anthropic_request.estimate_tokens); `x-rin-token-count` says which."""
     body = parse_json_body(await app.read_body(scope, receive))
     messages_to_chat({"max_tokens": 1, **body}, native_ok=True)  # the same validation as /v1/messages
     model = body["model"]
