@@ -263,3 +263,15 @@ def test_repeats_are_served_from_the_cache_in_anthropics_shape(fake, tmp_path, m
         assert status == 200 and headers["x-rin-cache-hit"] == "false"
         rows = [r for r in ledger_rows(gw) if r["endpoint"] == "messages"]
         assert sorted(r["cache_hit"] for r in rows) == [False, False, True, True]
+
+
+def test_images_translate_to_chat_image_parts(gw, upstream):
+    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    message = client(gw).messages.create(model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": pixel}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "text", "text": "what is this?"}]}])
+    assert message.content[0].text == "Echo: what is this?"
+    parts = upstream.requests[-1].json["messages"][0]["content"]
+    assert parts[0] == {"type": "image_url", "image_url": {"url": "data:image/png;base64," + pixel}}
+    assert parts[1] == {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}

@@ -175,3 +175,16 @@ def test_suffix_needs_a_completion_model(gw, upstream):
     done = gw.openai().completions.create(model="gpt-instruct", prompt=["a", "b"], suffix=")", max_tokens=5)
     assert sorted(c.index for c in done.choices) == [0, 1]
     assert ledger_rows(gw, endpoint="completions")
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "claude"])
+def test_a_streamed_response_is_stored_for_the_next_turn(gw, upstream, model):
+    c = gw.openai()
+    with c.responses.stream(model=model, input="streamed turn one") as stream:
+        for _ in stream:
+            pass
+        first = stream.get_final_response()
+    assert c.responses.retrieve(first.id).output_text == "Echo: streamed turn one"
+    second = c.responses.create(model=model, previous_response_id=first.id, input="turn two")
+    assert second.output_text == "Echo: turn two"
+    assert "Echo: streamed turn one" in orjson.dumps(upstream.requests[-1].json).decode()
