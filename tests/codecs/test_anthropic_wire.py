@@ -170,11 +170,19 @@ def test_tool_choice(choice, expected):
     ({"type": "enabled", "budget_tokens": 2049}, "medium"),
     ({"type": "enabled", "budget_tokens": 8192}, "medium"),
     ({"type": "enabled", "budget_tokens": 8193}, "high"),
-    ({"type": "adaptive"}, "medium"),
+    ({"type": "adaptive"}, None),  # the model decides: no effort to impose
     ({"type": "disabled"}, None),
 ])
 def test_thinking_becomes_reasoning_effort(thinking, effort):
     assert messages_to_chat(request(thinking=thinking)).get("reasoning_effort") == effort
+
+
+def test_a_system_message_mid_conversation_stays_a_system_message():
+    chat = messages_to_chat(request(messages=[
+        {"role": "user", "content": "hi"}, {"role": "system", "content": [{"type": "text", "text": "new tools"}]},
+        {"role": "user", "content": "go"}]))
+    assert [m["role"] for m in chat["messages"]] == ["user", "system", "user"]
+    assert chat["messages"][1]["content"] == "new tools"
 
 
 def test_stream_false_adds_nothing():
@@ -190,7 +198,7 @@ def test_stream_false_adds_nothing():
     ({"max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
     ({"messages": []}, "messages: at least one message is required"),
     ({"messages": "Hi"}, "messages: Input should be a valid list"),
-    ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role: Input should be 'user' or 'assistant'"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role: Input should be 'user' or 'assistant'"),
     ({"messages": [{"role": "user", "content": 3}]}, "messages.0.content: Input should be a valid string"),
     ({"messages": [{"role": "user"}]}, "messages.0.content: Input should be a valid string"),
     ({"messages": [user({"type": "text"})]}, "messages.0.content.0.text: Field required"),

@@ -275,3 +275,40 @@ def test_images_translate_to_chat_image_parts(gw, upstream):
     parts = upstream.requests[-1].json["messages"][0]["content"]
     assert parts[0] == {"type": "image_url", "image_url": {"url": "data:image/png;base64," + pixel}}
     assert parts[1] == {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+
+
+def test_claude_codes_request_shape_works_on_a_smaller_chat_model(fake, tmp_path, upstream):
+    """Claude Code asks for adaptive thinking, 32,000 output tokens, and may send a system message
+    mid-conversation; a chat model without reasoning and with a smaller output limit still answers."""
+    config = protocols_config(fake)
+    config["model_list"].append(deployment("small", "openai/gpt-small", fake.openai_base, model_info={
+        "supports_reasoning": False, "max_output_tokens": 16384}))
+    with Gateway(config, tmp_path, env=KEYS) as gw:
+        message = client(gw, timeout=60).messages.create(  # an explicit timeout: the SDK wants a stream
+            model="small", max_tokens=32000, thinking={"type": "adaptive"},
+            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                      {"role": "system", "content": "tools changed"}, {"role": "user", "content": "go on"}])
+        assert message.content[0].text == "Echo: go on"
+        sent = upstream.requests[-1].json
+        assert sent["max_tokens"] == 16384 and "reasoning_effort" not in sent
+        assert sent["messages"][2] == {"role": "system", "content": "tools changed"}
+
+
+def test_pass_through_defaults_add_one_sampling_setting_and_the_cache_keys_the_clients_body(fake, tmp_path, upstream):
+    config = protocols_config(fake)
+    config["model_list"].append(deployment("claude-defaults", "anthropic/claude-sonnet-4-6", fake.anthropic_base,
+                                           "ANTHROPIC_API_KEY", temperature=0.7, top_p=1.0))
+    config["litellm_settings"] = {"cache": True, "cache_params": {"type": "local"}}
+    with Gateway(config, tmp_path, env=KEYS) as gw:
+        client(gw).messages.create(model="claude-defaults", max_tokens=20, messages=[{"role": "user", "content": "x"}])
+        sent = upstream.requests[-1].json
+        assert sent["temperature"] == 0.7 and "top_p" not in sent  # current Claude models refuse both
+        client(gw).messages.create(model="claude-defaults", max_tokens=20, extra_body={"top_p": 0.5},
+                                   messages=[{"role": "user", "content": "y"}])
+        sent = upstream.requests[-1].json
+        assert sent["top_p"] == 0.5 and "temperature" not in sent
+        # two completions that differ only in `suffix` are two questions, not one cached answer
+        c = gw.openai()
+        hits = [c.completions.with_raw_response.create(model="gpt-instruct", prompt="def f(", suffix=s,
+                                                       max_tokens=5).headers["x-rin-cache-hit"] for s in ("a", "b")]
+        assert hits == ["false", "false"]

@@ -188,3 +188,15 @@ def test_a_streamed_response_is_stored_for_the_next_turn(gw, upstream, model):
     second = c.responses.create(model=model, previous_response_id=first.id, input="turn two")
     assert second.output_text == "Echo: turn two"
     assert "Echo: streamed turn one" in orjson.dumps(upstream.requests[-1].json).decode()
+
+
+def test_built_in_tools_pass_through_to_openai_and_are_refused_elsewhere(gw, upstream):
+    tools = [WEATHER, {"type": "web_search", "external_web_access": False}]
+    answer = gw.openai().responses.create(model="gpt-4o", input="search", tools=tools, store=False)
+    assert answer.output_text == "Echo: search"
+    assert upstream.requests[-1].json["tools"][1]["type"] == "web_search"
+    before = upstream.total
+    with pytest.raises(openai.BadRequestError) as caught:
+        gw.openai().responses.create(model="claude", input="search", tools=tools, store=False)
+    assert caught.value.param == "tools" and "web_search" in caught.value.message
+    assert upstream.total == before

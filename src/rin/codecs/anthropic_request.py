@@ -111,6 +111,11 @@ def _system(system: Any) -> list[Json]:
 
 def _message(msg: Any, where: str, native_ok: bool) -> list[Json]:
     role = _object(msg, where).get("role")
+    if role == "system":
+        # a system message mid-conversation (Anthropic's mid-conversation-tool-changes beta, which
+        # Claude Code sends): the same thing as a chat system message
+        return [{"role": "system", "content": _system(msg.get("content"))[0]["content"]}] \
+            if msg.get("content") else []
     if role not in ("user", "assistant"):
         raise _bad(f"{where}.role", "Input should be 'user' or 'assistant'")
     content = msg.get("content")
@@ -236,7 +241,7 @@ def _reasoning_effort(thinking: Any) -> str | None:
     if thinking is None or kind == "disabled":
         return None
     if kind == "adaptive":
-        return "medium"
+        return None  # the model decides whether to think: every model's default behaviour
     if kind != "enabled":
         raise _bad("thinking.type", "Input should be 'enabled', 'disabled' or 'adaptive'")
     budget = thinking.get("budget_tokens")

@@ -173,10 +173,14 @@ class FramedCodec(Codec):
         if native is not None:
             return native.build(req, dep)
         self.check(req, dep)
-        return PROVIDERS[dep.provider].adapter.build_chat(req, dep)
+        return PROVIDERS[dep.provider].adapter.build_chat(self.adjust(req, dep), dep)
 
     def check(self, req: ChatRequest, dep: Deployment) -> None:
         """Refuses, before any upstream call, what `dep` can't do through chat."""
+
+    def adjust(self, req: ChatRequest, dep: Deployment) -> ChatRequest:
+        """The request as `dep` should get it through chat (a copy when anything changes)."""
+        return req
 
     def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
         native = self.native(dep)

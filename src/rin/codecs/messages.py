@@ -8,6 +8,7 @@ stream, is translated back (rin.codecs.anthropic_request, anthropic_wire). Error
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -54,6 +55,15 @@ class MessagesCodec(FramedCodec):
             raise InvalidRequest(
                 f"thinking: '{req.model}' ({dep.label}) has no extended thinking; remove 'thinking' "
                 "or pick a model that reasons.", param="thinking")
+
+    def adjust(self, req: ChatRequest, dep: Deployment) -> ChatRequest:
+        """Anthropic clients must send max_tokens and often ask for more than a smaller model can
+        give (Claude Code: 32,000): a limit, so the model's own maximum is what it means there."""
+        limit = dep.info.max_output_tokens
+        asked = req.body.get("max_tokens")
+        if limit and isinstance(asked, int) and asked > limit:
+            return replace(req, body={**req.body, "max_tokens": limit})
+        return req
 
     def encode(self, chat: dict[str, Any], req: ChatRequest, dep: Deployment) -> bytes:
         return orjson.dumps(chat_to_message(chat, req.model))

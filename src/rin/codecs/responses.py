@@ -38,6 +38,8 @@ class Turn:
     response: dict[str, Any] | None = None
     owner: str = ""
     keeper: Any = None
+    #: why this turn has no chat form (only an OpenAI deployment can take it), or None
+    refusal: InvalidRequest | None = None
 
 
 def new_response_id() -> str:
@@ -56,11 +58,11 @@ class ResponsesCodec(FramedCodec):
         if previous is not None and (not isinstance(previous, str) or not previous):
             raise InvalidRequest("'previous_response_id' must be the id of an earlier response.",
                                  param="previous_response_id")
-        chat = responses_to_chat(body)
+        turn = Turn(body, new_response_id(), int(time.time()), store)
+        chat = self._chat(turn)
         validate_request(chat)
         user = chat.get("user") if isinstance(chat.get("user"), str) else None
-        turn = Turn(body, new_response_id(), int(time.time()), store)
-        return ChatRequest(chat, chat["model"], chat.get("stream") is True, False, user_header or user,
+        return ChatRequest(chat, chat["model"], body.get("stream") is True, False, user_header or user,
                            request_id, len(raw), endpoint=self.endpoint, native=_native_body(body, []),
                            context=turn)
 
@@ -77,8 +79,28 @@ class ResponsesCodec(FramedCodec):
             raise InvalidRequest(f"Previous response with id '{previous}' not found.",
                                  param="previous_response_id", code="previous_response_not_found")
         turn.history = found[1]
-        req.body = responses_to_chat(turn.request, turn.history)
+        req.body = self._chat(turn)
+        # budgets' worst case, the context pre-check and a cut stream's bill all read the size
+        req.body_size += len(orjson.dumps(turn.history))
         req.native = _native_body(turn.request, turn.history)
+
+    @staticmethod
+    def _chat(turn: Turn) -> dict[str, Any]:
+        """The chat form of the turn. What has none (built-in tools, item types chat lacks) is
+        refused in check() for deployments that need it, and passes through to OpenAI."""
+        try:
+            return responses_to_chat(turn.request, turn.history)
+        except InvalidRequest as err:
+            model = turn.request.get("model")
+            if not isinstance(model, str) or not model or err.param == "model":
+                raise
+            turn.refusal = err
+            return {"model": model, "messages": []}
+
+    def check(self, req: ChatRequest, dep: Deployment) -> None:
+        turn: Turn = req.context
+        if turn.refusal is not None:
+            raise turn.refusal
 
     def cacheable(self, req: ChatRequest) -> bool:
         turn: Turn = req.context

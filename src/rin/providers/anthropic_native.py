@@ -30,11 +30,15 @@ class AnthropicMessagesNative:
         body = dict(req.native)
         body["model"] = dep.provider_model
         thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") != "disabled"
+        # Anthropic refuses sampling settings beside extended thinking, and current models refuse
+        # temperature and top_p together: defaults add one sampling setting at most, and only when
+        # the client chose none
+        sampling = thinking or any(k in body for k in _DEFAULTS[1:])
         for key in _DEFAULTS:
             value = dep.defaults.get(key)
-            # Anthropic refuses sampling settings beside extended thinking: a default never adds one
-            if value is not None and key not in body and not (thinking and key != "max_tokens"):
+            if value is not None and key not in body and (key == "max_tokens" or not sampling):
                 body[key] = value
+                sampling = sampling or key != "max_tokens"
         out = self.headers(dep)
         if req.forward_headers:
             out.update(req.forward_headers)

@@ -128,6 +128,7 @@ class OpenAIStreamParser:
 class OpenAIAdapter:
     name = "openai"
     usage = staticmethod(parse_usage)
+    gateway_fields = _GATEWAY_FIELDS
 
     def __init__(self) -> None:
         self._responses = OpenAINative(self, "/responses")

@@ -15,6 +15,9 @@ from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, UpstreamReq
 #: the Responses API's last event of a stream, whatever the outcome
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
+#: deployment defaults (litellm_params) a pass-through body gets where the client is silent
+_DEFAULTS = frozenset({"temperature", "top_p", "max_tokens", "max_output_tokens"})
+
 
 def responses_usage(raw: Any) -> Usage | None:
     """The Responses API's usage (input/output tokens) as RIN's Usage."""
@@ -38,8 +41,13 @@ class OpenAINative:
 
     def build(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest:
         assert req.native is not None
-        body = dict(req.native)
+        body = {k: v for k, v in req.native.items() if k not in self.adapter.gateway_fields}
         body["model"] = dep.provider_model
+        limit = "max_output_tokens" if self.path == "/responses" else "max_tokens"
+        for key, value in dep.defaults.items():
+            name = limit if key == "max_tokens" else key
+            if name in _DEFAULTS and name not in body:
+                body[name] = value
         if req.stream and self.path == "/completions":
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return UpstreamRequest("POST", self.adapter.url(dep, self.path), self.adapter.headers(dep),
@@ -87,6 +95,10 @@ class ResponsesRelay:
             if isinstance(response, dict):
                 self.response = response
                 self.usage = responses_usage(response.get("usage"))
+            if kind == "response.failed":  # an error: never stored, cached or billed as a success
+                failure = (response or {}).get("error") if isinstance(response, dict) else None
+                raise self.adapter.error_from_body(200, {}, {"error": failure or {"message": "response.failed"}},
+                                                   usage=self.usage)
             self.done = True
         head = b"event: " + kind.encode() + b"\n" if kind else b""
         return [head + b"data: " + event.data.encode() + b"\n\n"]

@@ -25,7 +25,7 @@ from rin.errors import (
 from rin.keys import VirtualKey
 from rin.keys.admin import KeyAdmin
 from rin.runtime import Runtime
-from rin.codecs import CODEC_ROUTES, MESSAGES, Codec
+from rin.codecs import CHAT, CODEC_ROUTES, MESSAGES, Codec
 from rin.server.protocol_routes import RESPONSE_PREFIXES, count_tokens, delete_response, get_response
 from rin.server.pipeline import Pipeline, send_codec_error
 from rin.server import spend
@@ -165,8 +165,9 @@ class App:
                 await send_error(send, err, [("x-rin-request-id", request_id)])
         except Exception:
             log.exception("internal error handling request %s", request_id)
-            await send_error(send, RinError("RIN hit an internal error; see the gateway log for "
-                                            f"request {request_id}."), [("x-rin-request-id", request_id)])
+            internal = RinError(f"RIN hit an internal error; see the gateway log for request {request_id}.")
+            await send_codec_error(send, ERROR_CODECS.get(path or "", CHAT), internal,
+                                   [("x-rin-request-id", request_id)])
         finally:
             self.in_flight -= 1
 

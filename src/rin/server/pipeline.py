@@ -74,7 +74,9 @@ class Pipeline:
             scope = cache_scope(req.api_key_hash, req.user)
             if codec.endpoint != "chat":
                 scope = f"{codec.endpoint}|{scope}"
-            ck = cache.key(scope, req.model, req.body, cache.controls(req.body, cache_control))
+            # the client's own body: a translated one may leave out what changes the answer
+            body = req.native if req.native is not None else req.body
+            ck = cache.key(scope, req.model, body, cache.controls(req.body, cache_control))
             hit = await cache.lookup(ck)
             if hit is not None:
                 return await self._serve_hit(codec, req, hit, send)
@@ -124,7 +126,7 @@ class Pipeline:
             await send_bytes(send, 200, result.body, extra=headers)
         finally:
             self.rt.finished(state, result.usage, "success", None, priced)
-            codec.stored(req, result.body, None)
+            _store(codec, req, result.body, None)
         if ck is not None and state.deployment is not None and state.model_group is not None:
             await self.rt.cache.store(ck, CachedAnswer.from_json(
                 result.body, result.usage, state.deployment.label, state.model_group))
@@ -162,12 +164,14 @@ class Pipeline:
             status, error, relayed = await self._relay(codec, opened, req, send, receive, recorder)
         finally:
             usage = opened.parser.usage
-            if usage is None and status != "success":
-                # the upstream never said: bill what was relayed (about a token per chunk)
-                usage = Usage(prompt_tokens=req.body_size // 4, completion_tokens=relayed)
+            if status != "success" and (usage is None or usage.completion_tokens < relayed):
+                # the upstream never said (or only said how it began, as Anthropic's message_start
+                # does): bill what was relayed, about a token per chunk
+                prompt = usage.prompt_tokens if usage is not None else req.body_size // 4
+                usage = Usage(prompt_tokens=prompt, completion_tokens=relayed, total_tokens=prompt + relayed)
             self.rt.finished(state, usage, status, error)
             if status == "success":
-                codec.stored(req, None, opened.parser)
+                _store(codec, req, None, opened.parser)
         if recorder is not None and cacheable(200, status == "success") and state.model_group is not None:
             answer = recorder.answer(opened.parser.usage_chunk, opened.parser.usage, opened.label, state.model_group)
             if answer is not None:
@@ -256,6 +260,14 @@ class Pipeline:
         finally:
             watcher.cancel()
             opened.response.close()
+
+
+def _store(codec: Codec, req: ChatRequest, body: bytes | None, parser: StreamParser | None) -> None:
+    """codec.stored, after the answer went out: a failure there is logged, never the client's."""
+    try:
+        codec.stored(req, body, parser)
+    except Exception:  # noqa: BLE001 - the request is already answered and billed
+        log.exception("could not store the answer to request %s", req.request_id)
 
 
 def _log_failure(req: ChatRequest, state: RequestState, err: RinError) -> None:
