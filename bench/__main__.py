@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
                         help="run scenario(s) instead of the main comparison: "
                              + ", ".join(scenarios.NAMES) + " or all (repeat or comma-separate)")
+    parser.add_argument("--protocols", action="store_true",
+                        help="the same as --scenario protocols: RIN's added latency on /v1/messages and "
+                             "/v1/responses (native and translated routes) beside chat, and their throughput")
     parser.add_argument("--duration", type=float, default=None,
                         help="seconds per throughput run (10; scenarios: 5)")
     parser.add_argument("--rounds", type=int, default=2,
@@ -59,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"--only: unknown target(s) {', '.join(sorted(unknown))}; use {','.join(TARGET_NAMES)}")
     args.targets = chosen
-    args.scenario = scenarios.parse_names(args.scenario)
+    args.scenario = scenarios.parse_names(args.scenario + (["protocols"] if args.protocols else []))
     if unknown := set(args.scenario) - set(scenarios.NAMES):
         parser.error(f"--scenario: unknown {', '.join(sorted(unknown))}; use {', '.join(scenarios.NAMES)} or all")
     if args.duration is None:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 CHAT_BODY = json.dumps({
     "model": "bench-model",
@@ -39,10 +39,15 @@ class ProtocolError(Exception):
     """The server closed the connection or sent something this client cannot frame."""
 
 
-def post_request(port: int, path: str, body: str, key: str = BENCH_KEY) -> bytes:
+def post_request(port: int, path: str, body: str, key: str = BENCH_KEY,
+                 headers: dict[str, str] | None = None) -> bytes:
+    """A POST with `Authorization: Bearer <key>`, or with `headers` instead of it when given (e.g.
+    Anthropic's `x-api-key` and `anthropic-version`)."""
     data = body.encode()
+    auth = ("".join(f"{name}: {value}\r\n" for name, value in headers.items()) if headers is not None
+            else f"Authorization: Bearer {key}\r\n")
     return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\n{auth}"
             f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
 
@@ -82,7 +87,9 @@ class Connection:
             self.sock.close()
             self.sock = None
 
-    def request(self, raw: bytes, watch_tokens: bool = False) -> Response:
+    def request(self, raw: bytes, watch_tokens: bool | str = False) -> Response:
+        """`watch_tokens`: True (or "chat"), "messages" or "responses": note when the first content
+        token of that protocol's stream arrives (TokenScanner)."""
         if self.sock is None:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -115,7 +122,7 @@ class Connection:
         del self.buffer[:size]
         return data
 
-    def _read_response(self, watch_tokens: bool) -> Response:
+    def _read_response(self, watch_tokens: bool | str) -> Response:
         head = self._take_until(b"\r\n\r\n") + b"\r\n"
         status = int(head[9:12])
         if _CHUNKED.search(head):
@@ -126,15 +133,15 @@ class Connection:
             if match is None:
                 raise ProtocolError("response has neither Content-Length nor chunked framing")
             response = Response(status, self._take(int(match.group(1))), head=head)
-            if watch_tokens and TokenScanner().feed(response.body + b"\n"):
+            if watch_tokens and TokenScanner(watch_tokens).feed(response.body + b"\n"):
                 response.first_token_ns = time.perf_counter_ns()  # a buffered stream: all at once
         if _CONNECTION_CLOSE.search(head):
             self.close()
         return response
 
-    def _read_chunked(self, status: int, watch_tokens: bool) -> Response:
+    def _read_chunked(self, status: int, watch_tokens: bool | str) -> Response:
         parts: list[bytes] = []
-        scanner = TokenScanner() if watch_tokens else None
+        scanner = TokenScanner(watch_tokens) if watch_tokens else None
         first_token_ns = None
         while True:
             size = int(self._take_until(b"\r\n").split(b";")[0], 16)
@@ -149,16 +156,21 @@ class Connection:
 
 
 class TokenScanner:
-    """Finds the first SSE `data:` line whose delta carries non-empty content."""
+    """Finds the first content token of a stream: for chat (`protocol` True or "chat") the first
+    SSE `data:` line whose delta carries non-empty content; for "messages" (Anthropic) the first
+    `content_block_delta` with non-empty text; for "responses" the first `response.output_text.delta`
+    with a non-empty delta."""
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: bool | str = "chat") -> None:
         self.pending = b""
+        self.protocol = "chat" if protocol is True else protocol
+        self.marker, self.check = _TOKEN_EVENTS[self.protocol]
 
     def feed(self, data: bytes) -> bool:
         lines = (self.pending + data).split(b"\n")
         self.pending = lines.pop()
         for line in lines:
-            if line.startswith(b"data:") and b'"content"' in line and has_content(line[5:]):
+            if line.startswith(b"data:") and self.marker in line and self.check(line[5:]):
                 return True
         return False
 
@@ -172,6 +184,35 @@ def has_content(payload: bytes) -> bool:
         if (choice.get("delta") or {}).get("content"):
             return True
     return False
+
+
+def _event(payload: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def has_text_delta(payload: bytes) -> bool:
+    """An Anthropic `content_block_delta` carrying text."""
+    event = _event(payload)
+    delta = event.get("delta") or {}
+    return event.get("type") == "content_block_delta" and bool(delta.get("text"))
+
+
+def has_output_text_delta(payload: bytes) -> bool:
+    """A Responses API `response.output_text.delta` with a non-empty delta."""
+    event = _event(payload)
+    return event.get("type") == "response.output_text.delta" and bool(event.get("delta"))
+
+
+# protocol -> (bytes a candidate `data:` line must contain, the check of its JSON payload)
+_TOKEN_EVENTS: dict[str, tuple[bytes, Callable[[bytes], bool]]] = {
+    "chat": (b'"content"', has_content),
+    "messages": (b"content_block_delta", has_text_delta),
+    "responses": (b"response.output_text.delta", has_output_text_delta),
+}
 
 
 @dataclass
@@ -200,10 +241,12 @@ def measure_latency(port: int, path: str, count: int, warmup: int, stream: bool 
     return measure_sequence(port, [raw] * (warmup + count), warmup, stream)
 
 
-def measure_sequence(port: int, raws: list[bytes], warmup: int, stream: bool = False,
+def measure_sequence(port: int, raws: list[bytes], warmup: int, stream: bool | str = False,
                      check: Callable[[Response], str | None] | None = None) -> Timings:
     """Sends the pre-built requests `raws` one after another on one keep-alive connection and
     times all but the first `warmup`. `check` may reject a 200 (returns why): it counts as an error.
+    `stream`: time to the first content token instead of the whole response; True or "chat",
+    "messages" or "responses" says which protocol's stream (TokenScanner).
     """
     conn = Connection(port)
     durations: list[float] = []

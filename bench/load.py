@@ -46,20 +46,24 @@ def have_wrk() -> bool:
 
 def run_load(url: str, concurrency: int, duration: float, threads: int = 1,
              tool: str = "auto", preexec: Callable[[], None] | None = None,
-             body: str = CHAT_BODY, key: str = BENCH_KEY) -> LoadResult:
+             body: str = CHAT_BODY, key: str = BENCH_KEY, headers: dict[str, str] | None = None) -> LoadResult:
     """`body` is POSTed as is by every request (default: the bench's small chat body), with
-    `Authorization: Bearer <key>`."""
+    `Authorization: Bearer <key>`, or with `headers` instead when given (e.g. `x-api-key`)."""
     if tool == "wrk" or (tool == "auto" and have_wrk()):
-        return run_wrk(url, concurrency, duration, threads, preexec, body, key)
-    return run_python(url, concurrency, duration, preexec, body, key)
+        return run_wrk(url, concurrency, duration, threads, preexec, body, key, headers)
+    return run_python(url, concurrency, duration, preexec, body, key, headers)
+
+
+def _header_lines(headers: dict[str, str] | None) -> str:
+    return "".join(f"{name}: {value}\n" for name, value in (headers or {}).items())
 
 
 def run_wrk(url: str, concurrency: int, duration: float, threads: int = 1,
             preexec: Callable[[], None] | None = None, body: str = CHAT_BODY,
-            key: str = BENCH_KEY) -> LoadResult:
+            key: str = BENCH_KEY, headers: dict[str, str] | None = None) -> LoadResult:
     argv = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
             "--timeout", "5s", "--latency", "-s", str(LUA_SCRIPT), url]
-    env = {**os.environ, "BENCH_BODY": body, "BENCH_KEY": key}
+    env = {**os.environ, "BENCH_BODY": body, "BENCH_KEY": key, "BENCH_HEADERS": _header_lines(headers)}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, preexec_fn=preexec,
                           timeout=duration + 30)
     if done.returncode != 0:
@@ -94,9 +98,11 @@ def parse_wrk(output: str) -> LoadResult:
 
 def run_python(url: str, concurrency: int, duration: float,
                preexec: Callable[[], None] | None = None, body: str = CHAT_BODY,
-               key: str = BENCH_KEY) -> LoadResult:
+               key: str = BENCH_KEY, headers: dict[str, str] | None = None) -> LoadResult:
     argv = [sys.executable, "-m", "bench.load", url, "--concurrency", str(concurrency),
             "--duration", str(duration), "--body", body, "--key", key]
+    for name, value in (headers or {}).items():
+        argv += ["--header", f"{name}: {value}"]
     done = subprocess.run(argv, capture_output=True, text=True, preexec_fn=preexec,
                           cwd=Path(__file__).resolve().parent.parent, timeout=duration + 60)
     if done.returncode != 0:
@@ -105,11 +111,12 @@ def run_python(url: str, concurrency: int, duration: float,
 
 
 async def _generate(url: str, concurrency: int, duration: float, body_text: str = CHAT_BODY,
-                    key: str = BENCH_KEY) -> LoadResult:
+                    key: str = BENCH_KEY, extra_headers: dict[str, str] | None = None) -> LoadResult:
     import aiohttp
 
     body = body_text.encode()
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    headers = {"Content-Type": "application/json",
+               **(extra_headers if extra_headers else {"Authorization": f"Bearer {key}"})}
     latencies: list[float] = []
     errors = 0
     first_error = ""
@@ -155,13 +162,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--body", default=CHAT_BODY, help="JSON body to POST (the bench's chat body)")
     parser.add_argument("--key", default=BENCH_KEY, help="API key sent as `Authorization: Bearer` (sk-bench)")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="send these headers instead of the bearer token (repeatable)")
     args = parser.parse_args()
+    extra = dict((part.strip() for part in h.split(":", 1)) for h in args.header) or None
     try:
         import uvloop
     except ImportError:
-        result = asyncio.run(_generate(args.url, args.concurrency, args.duration, args.body, args.key))
+        result = asyncio.run(_generate(args.url, args.concurrency, args.duration, args.body, args.key, extra))
     else:
-        result = uvloop.run(_generate(args.url, args.concurrency, args.duration, args.body, args.key))
+        result = uvloop.run(_generate(args.url, args.concurrency, args.duration, args.body, args.key, extra))
     print(json.dumps(asdict(result)))
 
 

@@ -13,6 +13,8 @@ bench's own used while the scenario ran. Numbers from a busy machine are flagged
 - cache:    cache-hit latency and throughput, local and Redis (issue 6)
 - keys:     throughput and latency with the master key vs a virtual key
 - budgets:  throughput with no budget, a hard global budget in-process, and the same via Redis
+- protocols: added latency on /v1/messages and /v1/responses (native and translated) beside chat
+  (bench/protocols.py; also `python -m bench --protocols`)
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from bench.gateways import CHAT_PATH, Gateway, GatewayError, cpu_seconds, rin_sp
 from bench.load import LoadResult, run_load
 from bench.upstream import Upstream
 
-NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets")
+NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets", "protocols")
 BUSY_CORES = 0.25  # other processes using more than this many cores makes a run "busy"
 BUSY_BEFORE = 0.15  # the same for the one-second sample before the run (as the main bench)
 
@@ -851,9 +853,20 @@ def budgets(ctx: Ctx) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------
+# protocols: /v1/messages and /v1/responses beside chat (bench/protocols.py)
+
+
+def protocols(ctx: Ctx) -> dict[str, Any]:
+    """Messages and Responses API beside chat: RIN's added latency, native and translated."""
+    from bench.protocols import run as run_protocols  # it imports this module
+
+    return run_protocols(ctx)
+
+
 SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "fallback": fallback, "outage": outage, "ledger": ledger, "workers": workers, "cache": cache,
-    "keys": keys, "budgets": budgets,
+    "keys": keys, "budgets": budgets, "protocols": protocols,
 }
 
 
