@@ -159,6 +159,8 @@ class ChatResult:
     body: bytes
     usage: Usage | None
     provider_model: str | None = None
+    #: `body` parsed, when the adapter had it at hand: codecs that translate it need not parse again
+    data: dict[str, Any] | None = None
 
 
 class StreamParser(Protocol):

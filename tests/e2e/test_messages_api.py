@@ -227,6 +227,8 @@ def test_x_api_key_authenticates_and_key_limits_apply(fake, tmp_path):
         with pytest.raises(anthropic.PermissionDeniedError) as denied:
             c.messages.create(model="claude", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
         assert denied.value.body["error"]["type"] == "permission_error"
+        with pytest.raises(anthropic.PermissionDeniedError):  # counting keeps the key's model limits too
+            c.messages.count_tokens(model="claude", messages=[{"role": "user", "content": "hi"}])
         with pytest.raises(anthropic.RateLimitError):  # its budget is spent: reserved before the call
             c.messages.create(model="gpt-4o", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
         with pytest.raises(anthropic.AuthenticationError):

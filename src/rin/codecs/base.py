@@ -187,7 +187,8 @@ class FramedCodec(Codec):
         if native is not None:
             return native.parse(body, req, dep)
         result = PROVIDERS[dep.provider].adapter.parse_chat(body, req, dep)
-        return ChatResult(self.encode(orjson.loads(result.body), req, dep), result.usage, result.provider_model)
+        chat = result.data if result.data is not None else orjson.loads(result.body)
+        return ChatResult(self.encode(chat, req, dep), result.usage, result.provider_model)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser:
         native = self.native(dep)

@@ -83,7 +83,8 @@ class CompletionsCodec(Codec):
         if native is not None:
             return native.parse(body, req, dep)
         result = PROVIDERS[dep.provider].adapter.parse_chat(body, req, dep)
-        return ChatResult(_text_completion(orjson.loads(result.body)), result.usage, result.provider_model)
+        chat = result.data if result.data is not None else orjson.loads(result.body)
+        return ChatResult(_text_completion(chat), result.usage, result.provider_model)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser:
         native = self._native(dep)

@@ -9,6 +9,7 @@ chain may move between providers. `store` (default true) keeps each answer for t
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -42,8 +43,13 @@ class Turn:
     refusal: InvalidRequest | None = None
 
 
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def new_response_id() -> str:
-    return "resp_" + os.urandom(24).hex()
+    """Unique across processes and restarts (a random per-process prefix), cheap per request."""
+    return f"resp_{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 class ResponsesCodec(FramedCodec):

@@ -63,7 +63,8 @@ class AnthropicAdapter:
         if not isinstance(data.get("content"), list):
             raise UpstreamProtocolError("Anthropic answered without 'content'")
         usage = parse_usage(data.get("usage"))
-        return ChatResult(chat_completion(data, usage, int(time.time())), usage, data.get("model"))
+        chat = chat_completion(data, usage, int(time.time()))
+        return ChatResult(orjson.dumps(chat), usage, data.get("model"), chat)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> AnthropicStreamParser:
         return AnthropicStreamParser(dep.provider_model)

@@ -87,6 +87,12 @@ def parse_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     iterations = raw.get("iterations")
+    if iterations is None:  # the usual case, on every answer: no generator, no closure
+        cache_read = int(raw.get("cache_read_input_tokens") or 0)
+        cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+        prompt = int(raw.get("input_tokens") or 0) + cache_read + cache_write
+        completion = int(raw.get("output_tokens") or 0)
+        return Usage(prompt, completion, prompt + completion, cache_read, cache_write)
     parts = [it for it in iterations if isinstance(it, dict)] if isinstance(iterations, list) else []
     parts = parts or [raw]
 
@@ -113,8 +119,8 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
-def chat_completion(data: dict[str, Any], usage: Usage | None, created: int) -> bytes:
-    """A Messages API response object as an OpenAI chat.completion body."""
+def chat_completion(data: dict[str, Any], usage: Usage | None, created: int) -> dict[str, Any]:
+    """A Messages API response object as an OpenAI chat.completion (parsed)."""
     texts: list[str] = []
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
@@ -165,7 +171,7 @@ def chat_completion(data: dict[str, Any], usage: Usage | None, created: int) -> 
     }
     if usage is not None:
         body["usage"] = usage_json(usage)
-    return orjson.dumps(body)
+    return body
 
 
 class AnthropicStreamParser:

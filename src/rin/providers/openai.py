@@ -173,7 +173,7 @@ class OpenAIAdapter:
             raise self.error_from_body(200, {}, data, usage=parse_usage(data.get("usage")))
         if not isinstance(data.get("choices"), list):
             raise UpstreamProtocolError(f"{self.name} answered without 'choices'")
-        return ChatResult(body, parse_usage(data.get("usage")), data.get("model"))
+        return ChatResult(body, parse_usage(data.get("usage")), data.get("model"), data)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> OpenAIStreamParser:
         return OpenAIStreamParser(self)

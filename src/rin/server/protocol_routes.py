@@ -9,12 +9,12 @@ import orjson
 
 from rin.codecs.anthropic_request import estimate_tokens, messages_to_chat
 from rin.codecs.base import parse_json_body
-from rin.errors import InvalidRequest, ModelNotFound, PermissionDenied, RinError, RouteNotFound
+from rin.errors import InvalidRequest, ModelNotFound, RinError, RouteNotFound
 from rin.providers import PROVIDERS
 from rin.providers.anthropic import headers as anthropic_headers
 from rin.providers.anthropic import messages_url
 from rin.server.responses import JSON, Receive, Send, send_bytes
-from rin.types import UpstreamRequest
+from rin.types import ChatRequest, UpstreamRequest
 
 #: path prefixes of GET / DELETE /v1/responses/{id}
 RESPONSE_PREFIXES = ("/v1/responses/", "/responses/")
@@ -27,9 +27,8 @@ async def count_tokens(app: Any, scope: dict[str, Any], receive: Receive, send: 
     messages_to_chat({"max_tokens": 1, **body}, native_ok=True)  # the same validation as /v1/messages
     model = body["model"]
     key = scope.get("rin.key")
-    if key is not None and not key.allows(model):
-        raise PermissionDenied(f"This key may not use '{model}'; it may use: {', '.join(key.models)}.",
-                               param="model")
+    if key is not None and (pending := app.rt.admit_key(key, ChatRequest({}, model))) is not None:
+        await pending  # the key's models and rpm, as for a model call (not billed: no tokens)
     config = app.rt.config
     if model not in config.groups:
         raise ModelNotFound(f"The model '{model}' does not exist on this gateway. "
