@@ -107,8 +107,12 @@ def test_money_is_exact_decimal() -> None:
     one = Usage(prompt_tokens=1)
     total = sum((cost_of(one, info, "config")[0] for _ in range(1000)), D(0))
     assert total == D("0.0001") and isinstance(total, Decimal)
-    assert all(isinstance(v, Decimal) for p in pricing_builtin.PRICES.values()
-               for v in (p.input_cost_per_token, p.output_cost_per_token))
+    for name, p in pricing_builtin.PRICES.items():
+        listed = [getattr(p, f) for f in ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second",
+                                          "input_cost_per_character", "output_cost_per_image")]
+        listed += list((p.output_cost_per_image_by_size or {}).values())
+        assert all(isinstance(v, Decimal) for v in listed if v is not None), name
+        assert any(v is not None for v in listed), name
 
 
 def test_estimate_max_cost_is_an_upper_bound_for_the_reservation() -> None:
@@ -144,6 +148,8 @@ def test_builtin_table_covers_the_well_known_direct_models() -> None:
     assert expected <= set(pricing_builtin.PRICES)
     for name, info in pricing_builtin.PRICES.items():
         assert info.price_source == "builtin", name
+        if info.mode in ("audio_transcription", "audio_speech", "image_generation"):
+            continue  # tests/test_cost_media.py
         assert info.input_cost_per_token is not None and info.input_cost_per_token < D("0.001"), name
         if info.cache_read_cost_per_token is not None:
             assert info.cache_read_cost_per_token < info.input_cost_per_token, name

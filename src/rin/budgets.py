@@ -30,7 +30,7 @@ from rin.config.resolved import Config
 from rin.cost import estimate_max_cost, price_for
 from rin.errors import BudgetExceeded, RinError, ServiceUnavailable
 from rin.redis_link import RedisUnavailable
-from rin.types import Deployment
+from rin.types import Deployment, Usage
 
 if TYPE_CHECKING:
     from rin.keys.model import VirtualKey
@@ -208,17 +208,24 @@ class Budgets:
                  self.providers.get(dep.provider), self.key_budget(key)]
         return [b for b in found if b is not None]
 
-    def worst_case(self, dep: Deployment, body: dict[str, Any], body_size: int) -> Decimal:
+    def worst_case(self, dep: Deployment, body: dict[str, Any], body_size: int,
+                   expected: Usage | None = None) -> Decimal:
+        """`expected`: what a media request will be billed by, known before the call (rin.cost.
+        estimate_max_cost); its prompt / completion tokens, when set, replace the estimates from
+        the body (an upload's size says little about its tokens)."""
         prices = self._prices.get(dep.id, _UNSEEN)
         if prices is _UNSEEN:  # once per deployment: this Budgets lives as long as its config
             prices = self._prices[dep.id] = price_for(dep.model_name, dep, self.config.general.model_cost,
                                                       self.catalog_lookup)[0]
-        max_out = body.get("max_completion_tokens") or body.get("max_tokens") or dep.defaults.get(
+        max_out = (expected.completion_tokens if expected is not None else 0) or body.get(
+            "max_completion_tokens") or body.get("max_tokens") or dep.defaults.get(
             "max_tokens") or dep.info.max_output_tokens or 4096
-        return estimate_max_cost(prices, max(body_size // 4, 1), int(max_out))
+        prompt = (expected.prompt_tokens if expected is not None else 0) or max(body_size // 4, 1)
+        return estimate_max_cost(prices, prompt, int(max_out), expected=expected)
 
     def reserve(self, dep: Deployment, user: str | None, body: dict[str, Any], body_size: int,
-                previous: Hold | None, key: "VirtualKey | None" = None) -> Hold | RinError | Awaitable[Hold | RinError]:
+                previous: Hold | None, key: "VirtualKey | None" = None,
+                expected: Usage | None = None) -> Hold | RinError | Awaitable[Hold | RinError]:
         """Releases `previous`, then holds the worst-case cost of calling `dep` on every budget
         that applies, or returns the refusal of the first budget it would overrun. Shared budgets
         return an awaitable; while Redis is unavailable a hard budget refuses (503)."""
@@ -226,7 +233,7 @@ class Budgets:
         if not budgets:
             self.release(previous)
             return Hold(Decimal(0))
-        amount = self.worst_case(dep, body, body_size)
+        amount = self.worst_case(dep, body, body_size, expected)
         now = self.now()
         for budget in budgets:
             budget.roll(now)

@@ -10,6 +10,16 @@ USD per token, as Decimal strings. `cache_read` is the price of a prompt token r
 provider's prompt cache; `cache_write` is Anthropic's 5-minute cache write (1.25x input; its 1-hour
 writes cost 2x, which usage doesn't distinguish). Not modelled: long-context tiers (e.g. Claude
 Sonnet 4/4.5 above 200k prompt tokens cost 2x input), batch and flex discounts.
+
+The media models (`_MEDIA`) are priced by what their endpoints bill: whisper-1 per second of audio
+($0.006 a minute), tts-1 / tts-1-hd per input character ($15 / $30 per 1M), dall-e-2 / dall-e-3 per
+image by quality and size, the rest per token. Prices as published on OpenAI's model pages
+(developers.openai.com/api/docs/models/<id>), seen 2026-12-03, for whisper-1, tts-1, tts-1-hd,
+gpt-4o-transcribe, gpt-4o-mini-transcribe (audio tokens: $2.50 / $10 and $1.25 / $5 per 1M) and
+gpt-image-1 (text input $5, image output $40 per 1M; its $10 image-input tokens are billed as text
+input: usage doesn't tell them apart); gpt-4o-mini-tts ($0.60 per 1M text input, $12 per 1M audio
+output tokens) and the DALL-E image prices as published on openai.com/pricing, seen through copies of
+that page (not on OpenAI's own site) on 2026-12-03; LiteLLM's file agrees on every one it lists.
 """
 
 from __future__ import annotations
@@ -73,8 +83,38 @@ def _info(vendor: str, inp: str, out: str, read: str | None, write: str | None, 
     )
 
 
-PRICES: dict[str, ModelInfo] = {model: _info(*row, model) for model, row in _TABLE.items()}
-_VENDOR: dict[str, str] = {model: row[0] for model, row in _TABLE.items()}
+def _media(mode: str, **prices: str | dict[str, str]) -> ModelInfo:
+    fields = {name: {k: Decimal(v) for k, v in value.items()} if isinstance(value, dict) else Decimal(value)
+              for name, value in prices.items()}
+    return ModelInfo(mode=mode, price_source="builtin", **fields)  # type: ignore[arg-type]
+
+
+_DALL_E_3 = {
+    # a size alone (no quality, or one the table doesn't list, e.g. "auto") is standard quality
+    "1024x1024": "0.04", "1024x1792": "0.08", "1792x1024": "0.08",
+    "standard/1024x1024": "0.04", "standard/1024x1792": "0.08", "standard/1792x1024": "0.08",
+    "hd/1024x1024": "0.08", "hd/1024x1792": "0.12", "hd/1792x1024": "0.12",
+}
+
+#: OpenAI's media models, by id (all called at provider "openai")
+_MEDIA: dict[str, ModelInfo] = {
+    "whisper-1": _media("audio_transcription", input_cost_per_second="0.0001"),
+    "gpt-4o-transcribe": _media("audio_transcription", input_cost_per_token="0.0000025",
+                                output_cost_per_token="0.00001"),
+    "gpt-4o-mini-transcribe": _media("audio_transcription", input_cost_per_token="0.00000125",
+                                     output_cost_per_token="0.000005"),
+    "tts-1": _media("audio_speech", input_cost_per_character="0.000015"),
+    "tts-1-hd": _media("audio_speech", input_cost_per_character="0.00003"),
+    "gpt-4o-mini-tts": _media("audio_speech", input_cost_per_token="0.0000006", output_cost_per_token="0.000012"),
+    "dall-e-2": _media("image_generation", output_cost_per_image_by_size={
+        "256x256": "0.016", "512x512": "0.018", "1024x1024": "0.02"}),
+    "dall-e-3": _media("image_generation", output_cost_per_image_by_size=_DALL_E_3),
+    "gpt-image-1": _media("image_generation", input_cost_per_token="0.000005", output_cost_per_token="0.00004",
+                          cache_read_cost_per_token="0.00000125"),
+}
+
+PRICES: dict[str, ModelInfo] = {model: _info(*row, model) for model, row in _TABLE.items()} | _MEDIA
+_VENDOR: dict[str, str] = {model: row[0] for model, row in _TABLE.items()} | {model: "openai" for model in _MEDIA}
 
 
 def lookup(provider: str, model: str) -> ModelInfo | None:

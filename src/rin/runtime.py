@@ -222,7 +222,8 @@ class Runtime:
 
     def budget_gate(self, dep: Deployment, state: RequestState) -> RinError | None | Awaitable[RinError | None]:
         req = state.request
-        hold = self.budgets.reserve(dep, req.user, req.body, req.body_size, state.hold, req.virtual_key)
+        hold = self.budgets.reserve(dep, req.user, req.body, req.body_size, state.hold, req.virtual_key,
+                                    req.expected)
         if not isinstance(hold, (Hold, RinError)):  # shared budgets: an awaitable (cheaper test)
             return self._admit_later(hold, state)
         return _admit(hold, state)
@@ -293,9 +294,26 @@ class Runtime:
                 u.cached_tokens,
                 u.reasoning_tokens,
                 req.endpoint,
+                *_billed(u),
             ))
         for listener in self.listeners:
             listener(state, usage, status, error)
+
+
+_NOT_BILLED: tuple[None, None] = (None, None)
+
+
+def _billed(usage: Usage) -> tuple[float | None, str | None]:
+    """The row's (billed_quantity, billed_unit): the media quantity the usage carries, if any."""
+    if usage.seconds > 0:
+        return float(usage.seconds), "seconds"
+    if usage.characters > 0:
+        return float(usage.characters), "characters"
+    if usage.images > 0:
+        return float(usage.images), "images"
+    if usage.search_units > 0:
+        return float(usage.search_units), "search_units"
+    return _NOT_BILLED
 
 
 def _admit(hold: Hold | RinError, state: RequestState) -> RinError | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 
@@ -35,7 +36,8 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """What RIN knows about a deployment's model: limits, capabilities, prices (USD per token)."""
+    """What RIN knows about a deployment's model: limits, capabilities, prices (USD per token, or
+    per the unit in the name: second of audio, character, image, rerank query; LiteLLM's names)."""
 
     context_length: int | None = None
     max_output_tokens: int | None = None
@@ -48,6 +50,20 @@ class ModelInfo:
     cache_read_cost_per_token: Decimal | None = None
     cache_write_cost_per_token: Decimal | None = None
     cost_per_request: Decimal | None = None
+    #: audio seconds (transcription / translation: Usage.seconds)
+    input_cost_per_second: Decimal | None = None
+    #: audio seconds too, used only when input_cost_per_second is unset (LiteLLM lists whisper-1 at
+    #: both, the same rate: one request's seconds are billed once)
+    output_cost_per_second: Decimal | None = None
+    #: speech input characters (Usage.characters)
+    input_cost_per_character: Decimal | None = None
+    #: an image generated, when its size / quality has no price of its own (Usage.images)
+    output_cost_per_image: Decimal | None = None
+    #: an image generated, by variant: "quality/size" ("hd/1024x1792", "high/1024x1536") or "size"
+    #: ("256x256"); lower case, sizes as WxH (rin.cost.image_price)
+    output_cost_per_image_by_size: Mapping[str, Decimal] | None = None
+    #: a rerank search unit (Usage.search_units); LiteLLM's name for Cohere's per-search price
+    input_cost_per_query: Decimal | None = None
     display_name: str | None = None
     mode: str = "chat"
     #: where the prices came from: "config", "catalog", "builtin" or None
@@ -125,6 +141,9 @@ class ChatRequest:
     forward_headers: dict[str, str] | None = None
     #: what a codec keeps between decoding and answering (e.g. the Responses API's id and history)
     context: Any = None
+    #: what a media request will be billed by, known before the call (characters to speak, images
+    #: to make, seconds of audio): budgets reserve its worst case (rin.cost.estimate_max_cost)
+    expected: "Usage | None" = None
 
 
 @dataclass(slots=True)
@@ -140,6 +159,10 @@ class UpstreamRequest:
 
 @dataclass(slots=True)
 class Usage:
+    """What one request consumed: tokens, and for the media endpoints the quantity they are billed
+    by (seconds, characters, images, search units). New fields go at the end: the cache entry
+    (rin.cache.entry) and a few callers build it positionally."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -150,6 +173,17 @@ class Usage:
     reasoning_tokens: int = 0
     #: cost the provider reported itself (OpenRouter usage.cost), USD
     provider_cost: Decimal | None = None
+    #: seconds of audio billed (transcriptions, translations)
+    seconds: float = 0.0
+    #: input characters billed (speech)
+    characters: int = 0
+    #: images generated
+    images: int = 0
+    #: rerank search units
+    search_units: int = 0
+    #: the images' price variant, "quality/size" or "size" ("hd/1024x1792", "1024x1024"): picks
+    #: ModelInfo.output_cost_per_image_by_size (rin.cost.image_price)
+    image_variant: str | None = None
 
 
 @dataclass(slots=True)
@@ -161,6 +195,8 @@ class ChatResult:
     provider_model: str | None = None
     #: `body` parsed, when the adapter had it at hand: codecs that translate it need not parse again
     data: dict[str, Any] | None = None
+    #: the body's content type when it is not JSON (a transcript as text, srt or vtt)
+    content_type: str | None = None
 
 
 class StreamParser(Protocol):

@@ -75,3 +75,12 @@ def test_the_recorder_gives_up_past_its_limit_and_frees_what_it_held() -> None:
 
 def test_a_stream_that_relayed_nothing_is_not_an_answer() -> None:
     assert StreamRecorder(limit=10).answer(None, None, "openai/x", "x") is None
+
+
+def test_a_media_answers_billed_quantities_round_trip_and_chat_entries_stay_short() -> None:
+    media = Usage(seconds=12.5, characters=0, images=2, search_units=0, image_variant="hd/1024x1792")
+    entry = CachedAnswer.from_json(b"{}", media, "openai/dall-e-3", "images")
+    assert CachedAnswer.decode(entry.encode()).usage == media
+    chat = CachedAnswer.from_json(b"{}", Usage(1, 2, 3, 0, 0, 0), "openai/x", "x")
+    assert b'"u":[1,2,3,0,0,0]' in chat.encode()  # entries written before the media fields read the same
+    assert CachedAnswer.decode(chat.encode()).usage == Usage(1, 2, 3)

@@ -118,3 +118,19 @@ def test_openrouter_entries_match_the_catalogue() -> None:
         assert dep.info.input_cost_per_token == Decimal(pricing["prompt"]), dep.model_name
         assert dep.info.output_cost_per_token == Decimal(pricing["completion"]), dep.model_name
         assert dep.info.context_length == models[dep.provider_model]["context_length"], dep.model_name
+
+
+def test_the_commented_media_examples_load_with_their_modes_and_prices(tmp_path) -> None:
+    text = DEFAULT.read_text()
+    for prefix in ("model_name", "litellm_params", "model_info"):
+        text = text.replace(f"  # - {prefix}", f"  - {prefix}").replace(f"  #   {prefix}", f"    {prefix}")
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    config = load_config(path, env={**KEYS, "COHERE_API_KEY": "co-test"})
+    modes = {name: deps[0].info.mode for name, deps in config.groups.items()}
+    assert modes["whisper-1"] == "audio_transcription" and modes["tts-1"] == "audio_speech"
+    assert modes["gpt-image-1"] == "image_generation" and modes["rerank"] == modes["local-rerank"] == "rerank"
+    assert config.groups["whisper-1"][0].info.input_cost_per_second == Decimal("0.0001")
+    assert config.groups["tts-1"][0].info.input_cost_per_character == Decimal("0.000015")
+    assert all(d.enabled for name in ("whisper-1", "tts-1", "gpt-image-1", "rerank", "local-rerank")
+               for d in config.groups[name])

@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import orjson
+
 from .answer import Answer, new_id
 from .faults import Fault
+from .media_fmt import PNG_DATA_URL
 from .openai_fmt import OpenAIFormat, finish_reason, is_bad_key
-from .wire import DONE, JSON, Reply, data, dumps
+from .wire import DONE, JSON, Reply, StreamPlan, data, dumps
 
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "openrouter_models_excerpt.json"
 _PROCESSING = b": OPENROUTER PROCESSING\n\n"
@@ -35,6 +38,19 @@ def error_body(code: int, message: str, metadata: dict | None = None, user_id: b
 
 def provider_of(model: str) -> str:
     return _PROVIDERS.get(model.split("/", 1)[0].lstrip("~"), "OpenAI")
+
+
+def wants_image(body: dict | None) -> bool:
+    """An image answer: `"modalities"` asks for "image" and the model's name contains "image"."""
+    if not body:
+        return False
+    modalities = body.get("modalities")
+    return isinstance(modalities, list) and "image" in modalities and "image" in str(body.get("model"))
+
+
+def image_parts() -> list[dict]:
+    """`message.images` (and `delta.images`) as openrouter.ai/docs/features/multimodal/image-generation shows."""
+    return [{"type": "image_url", "image_url": {"url": PNG_DATA_URL}}]
 
 
 def cost(a: Answer) -> tuple[float, float]:
@@ -90,6 +106,24 @@ class OpenRouterFormat(OpenAIFormat):
                   "message": self.message(a)}
         return {"id": id_, "provider": provider_of(a.model), "model": a.model, "object": "chat.completion",
                 "created": int(time.time()), "choices": [choice], "usage": self.usage(a)}
+
+    def completion(self, a: Answer, body: dict | None = None) -> Reply:
+        obj = self.completion_obj(a, new_id(self.id_prefix))
+        if wants_image(body):
+            obj["choices"][0]["message"]["images"] = image_parts()
+        return Reply(200, dumps(obj), self.headers())
+
+    def stream(self, a: Answer, body: dict) -> StreamPlan:
+        """For an image answer, one more chunk before the finish chunk: `delta.images`."""
+        plan = super().stream(a, body)
+        if not wants_image(body) or a.tool:
+            return plan
+        finish = len(plan.frames) - 3  # the finish chunk: then the usage chunk and [DONE]
+        template = orjson.loads(plan.frames[finish][len(b"data: "):])
+        delta = {"role": "assistant", "content": "", "images": image_parts()}
+        template["choices"] = [self.choice(delta, None)]
+        plan.frames.insert(finish, data(template))
+        return plan
 
     def chunk(self, a: Answer, id_: str, created: int, choices: list, usage: object, with_usage: bool) -> dict:
         obj = {"id": id_, "provider": provider_of(a.model), "model": a.model, "object": "chat.completion.chunk",

@@ -6,15 +6,22 @@ The only test double the project allows: RIN's tests and bench/ point the gatewa
         fake.openai_base                  # http://127.0.0.1:PORT/v1
         fake.anthropic_base               # http://127.0.0.1:PORT/anthropic
         fake.openrouter_base              # http://127.0.0.1:PORT/openrouter/api/v1
+        fake.cohere_base                  # http://127.0.0.1:PORT/cohere   (+ /v2/rerank, /v1/rerank)
+        fake.jina_base                    # http://127.0.0.1:PORT/jina     (+ /v1/rerank)
         fake.count("gpt-4o-fail-429")     # requests received for that model
 
-Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models;
-Anthropic /anthropic/v1/messages and /anthropic/v1/messages/count_tokens; OpenRouter
-/openrouter/api/v1/chat/completions and /models. Every generating route takes the same faults.
+Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models,
+/v1/audio/transcriptions, /v1/audio/translations, /v1/audio/speech, /v1/images/generations,
+/v1/images/edits (URL images served at /_fake/images/<id>.png) and /v1/rerank (a local TEI/vLLM-style
+reranker); Anthropic /anthropic/v1/messages and /anthropic/v1/messages/count_tokens; OpenRouter
+/openrouter/api/v1/chat/completions (images with "modalities") and /models; Cohere /cohere/v2/rerank
+and /cohere/v1/rerank; Jina /jina/v1/rerank. Every generating route takes the same faults.
+Multipart requests are recorded with `json` = the form fields (`name[]` fields as lists under
+`name`) plus "file_size" (bytes of all files), "file_name" (the first file's) and "files".
 
 Standalone (bench/): `python -m tests.fakes.upstream --port 9100 [--no-log]`. The fault vocabulary
 is in faults.py; the wire formats in openai_fmt.py, responses_fmt.py, completions_fmt.py,
-openrouter_fmt.py and anthropic_fmt.py.
+openrouter_fmt.py, anthropic_fmt.py, media_fmt.py and rerank_fmt.py.
 """
 
 from __future__ import annotations
@@ -32,18 +39,21 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
+from . import media_fmt as media
 from .anthropic_fmt import AnthropicFormat
 from .completions_fmt import CompletionsFormat
 from .faults import STATUS_KINDS, Fault, parse_fault
 from .openai_fmt import OpenAIFormat
 from .openrouter_fmt import OpenRouterFormat
+from .rerank_fmt import CohereFormat, JinaFormat, LocalRerankFormat
 from .responses_fmt import ResponsesFormat
 from .answer import Answer
 from .wire import GARBAGE, JSON, Reply
 
 Format = OpenAIFormat | AnthropicFormat  # OpenRouterFormat is an OpenAIFormat
+RerankFormat = CohereFormat | JinaFormat  # LocalRerankFormat is a JinaFormat
 
 _SERVER_ERROR = Fault("status", status=500)
 
@@ -54,7 +64,7 @@ class RecordedRequest:
 
     path: str
     headers: dict[str, str]  # lowercased names
-    json: Any  # parsed body, or None
+    json: Any  # parsed body, or None; for multipart: the form fields + file_size, file_name, files
     model: str | None
     time: float
 
@@ -97,6 +107,9 @@ class FakeUpstream:
         self._openai, self._anthropic = OpenAIFormat(), AnthropicFormat()
         self._responses, self._completions = ResponsesFormat(), CompletionsFormat()
         self._openrouter = OpenRouterFormat(catalog_path)
+        self._cohere, self._cohere_v1 = CohereFormat("2"), CohereFormat("1")
+        self._jina, self._local_rerank = JinaFormat(), LocalRerankFormat()
+        self._images: set[str] = set()  # ids of the URL images handed out, served by GET /_fake/images/
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -118,6 +131,16 @@ class FakeUpstream:
     @property
     def openrouter_base(self) -> str:
         return self.base_url + "/openrouter/api/v1"
+
+    @property
+    def cohere_base(self) -> str:
+        """Cohere's API root (as https://api.cohere.com): POST {cohere_base}/v2/rerank, /v1/rerank."""
+        return self.base_url + "/cohere"
+
+    @property
+    def jina_base(self) -> str:
+        """Jina's API root (as https://api.jina.ai): POST {jina_base}/v1/rerank."""
+        return self.base_url + "/jina"
 
     # control
 
@@ -210,6 +233,16 @@ class FakeUpstream:
         add("POST", "/v1/completions", partial(self._chat, fmt=self._completions))
         add("POST", "/v1/embeddings", partial(self._embeddings, fmt=oa))
         add("GET", "/v1/models", partial(self._models, fmt=oa))
+        add("POST", "/v1/audio/transcriptions", partial(self._audio_text, task="transcribe"))
+        add("POST", "/v1/audio/translations", partial(self._audio_text, task="translate"))
+        add("POST", "/v1/audio/speech", self._speech)
+        add("POST", "/v1/images/generations", self._image_generations)
+        add("POST", "/v1/images/edits", self._image_edits)
+        add("POST", "/v1/rerank", partial(self._rerank, fmt=self._local_rerank))
+        add("POST", "/cohere/v2/rerank", partial(self._rerank, fmt=self._cohere))
+        add("POST", "/cohere/v1/rerank", partial(self._rerank, fmt=self._cohere_v1))
+        add("POST", "/jina/v1/rerank", partial(self._rerank, fmt=self._jina))
+        add("GET", "/_fake/images/{image_id}.png", self._image_file)
         add("POST", "/anthropic/v1/messages", partial(self._chat, fmt=an))
         add("POST", "/anthropic/v1/messages/count_tokens", partial(self._count_tokens, fmt=an))
         add("POST", "/openrouter/api/v1/chat/completions", partial(self._chat, fmt=orr))
@@ -388,14 +421,180 @@ class FakeUpstream:
         done = await self._before_headers(request, fmt, "models", fault)
         return done if done is not None else await self._send(request, fmt.models(), _late(fault))
 
+    # media: OpenAI audio and images
+
+    async def _receive_form(self, request: web.Request) -> tuple[dict, list[dict]] | None:
+        """A multipart/form-data body as (fields, files), recorded; None (also recorded) when not multipart.
+
+        A field sent several times, or as `name[]`, becomes a list under `name`. Each file is
+        {"field", "name", "content_type", "data"}.
+        """
+        fields: dict[str, Any] = {}
+        files: list[dict] = []
+        is_form = request.content_type == "multipart/form-data"
+        if is_form:
+            try:
+                reader = await request.multipart()
+                while (part := await reader.next()) is not None:
+                    if not isinstance(part, BodyPartReader) or part.name is None:
+                        continue
+                    data = await part.read(decode=True)
+                    name = part.name
+                    if part.filename is not None:
+                        ctype = part.headers.get("Content-Type")
+                        files.append({"field": name.removesuffix("[]"), "name": part.filename, "content_type": ctype,
+                                      "data": bytes(data)})
+                        continue
+                    value = data.decode("utf-8", "replace")
+                    key = name.removesuffix("[]")
+                    if key in fields:
+                        prev = fields[key]
+                        fields[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+                    else:
+                        fields[key] = [value] if name.endswith("[]") else value
+            except (ValueError, AssertionError):
+                is_form = False
+        else:
+            await request.read()
+        model = fields.get("model") if isinstance(fields.get("model"), str) else None
+        self.total += 1
+        if self.record:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            record = None
+            if is_form:
+                record = {**fields, "file_size": sum(len(f["data"]) for f in files),
+                          "file_name": files[0]["name"] if files else None,
+                          "files": [{k: v for k, v in f.items() if k != "data"} | {"size": len(f["data"])} for f in files]}
+            self.requests.append(RecordedRequest(request.path, headers, record, model, time.monotonic()))
+        return (fields, files) if is_form else None
+
+    async def _media_reply(
+        self, request: web.Request, fmt: OpenAIFormat | RerankFormat, model: str, make: Any
+    ) -> web.StreamResponse:
+        """Faults by model name around a JSON/text answer made by `make()`."""
+        fault = self._fault(model)
+        done = await self._before_headers(request, fmt, model, fault)  # type: ignore[arg-type]
+        if done is not None:
+            return done
+        late = _late(fault)
+        if late == "error-in-stream":
+            return _respond(fmt.error_in_body(model))
+        return await self._send(request, make(), late)
+
+    async def _audio_text(self, request: web.Request, task: str) -> web.StreamResponse:
+        """POST /v1/audio/transcriptions and /v1/audio/translations (multipart)."""
+        fmt = self._openai
+        form = await self._receive_form(request)
+        if (early := fmt.auth_error(request.headers)) is not None:
+            return _respond(early)
+        if form is None:
+            return _respond(media.not_multipart(request.headers.get("Content-Type", "")))
+        fields, files = form
+        error, data, kind = media.check_audio(fields, files)
+        if error is not None:
+            return _respond(error)
+        return await self._media_reply(
+            request, fmt, fields["model"], lambda: media.transcription(task, fields, data, kind)
+        )
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/audio/speech: audio bytes in 4 KB chunked writes; faults cut or stall the body."""
+        fmt = self._openai
+        body, model = await self._receive(request)
+        early = fmt.auth_error(request.headers) or fmt.validate(request.headers, body)
+        early = early or media.check_speech(body)  # type: ignore[arg-type]
+        if early is not None:
+            return _respond(early)
+        assert body is not None and model is not None  # validated above
+        fault = self._fault(model)
+        done = await self._before_headers(request, fmt, model, fault)
+        if done is not None:
+            return done
+        late = _late(fault)
+        audio, content_type = media.speech(body)
+        if late == "error-in-stream":
+            return _respond(fmt.error_in_body(model))
+        if late == "garbage":  # a proxy's error page where audio was expected
+            return web.Response(status=200, body=GARBAGE, headers=fmt.headers(content_type))
+        resp = web.StreamResponse(status=200, headers=fmt.headers(content_type))
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        chunks = [audio[i : i + media.SPEECH_CHUNK] for i in range(0, len(audio), media.SPEECH_CHUNK)]
+        if late in ("cut-mid", "stall-mid"):
+            for chunk in chunks[: max(1, len(chunks) // 2)]:
+                await resp.write(chunk)
+            if late == "stall-mid":
+                await self._wait_closing()
+            _drop(request, reset=late == "stall-mid")
+            return resp
+        for chunk in chunks:
+            await resp.write(chunk)
+            await asyncio.sleep(0)  # one write per chunk on the wire
+        await resp.write_eof()
+        return resp
+
+    async def _image_generations(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/images/generations (JSON). The model defaults to dall-e-2, as OpenAI's."""
+        fmt = self._openai
+        body, model = await self._receive(request)
+        early = fmt.auth_error(request.headers) or (fmt.validate(request.headers, None) if body is None else None)
+        early = early or media.check_images(body)  # type: ignore[arg-type]
+        if early is not None:
+            return _respond(early)
+        assert body is not None
+        return await self._media_reply(
+            request, fmt, model or "dall-e-2", lambda: media.images(body, self.base_url, self._images)
+        )
+
+    async def _image_edits(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/images/edits (multipart: `image` or several `image[]`, optional `mask`)."""
+        fmt = self._openai
+        form = await self._receive_form(request)
+        if (early := fmt.auth_error(request.headers)) is not None:
+            return _respond(early)
+        if form is None:
+            return _respond(media.not_multipart(request.headers.get("Content-Type", "")))
+        fields, files = form
+        given = [f for f in files if f["field"] == "image"]
+        if not given:
+            return _respond(media.missing("image"))
+        early = media.check_images(fields)
+        if early is not None:
+            return _respond(early)
+        model = fields.get("model") if isinstance(fields.get("model"), str) and fields["model"] else "dall-e-2"
+        return await self._media_reply(
+            request, fmt, model, lambda: media.images(fields, self.base_url, self._images, input_images=len(given))
+        )
+
+    async def _image_file(self, request: web.Request) -> web.Response:
+        """GET /_fake/images/<id>.png: the picture behind a URL the images routes handed out."""
+        if request.match_info["image_id"] not in self._images:
+            return web.Response(status=404, text="The specified blob does not exist.")
+        return web.Response(body=media.PNG, content_type="image/png")
+
+    # rerank: Cohere, Jina, and a local reranker on the OpenAI base
+
+    async def _rerank(self, request: web.Request, fmt: RerankFormat) -> web.StreamResponse:
+        body, model = await self._receive(request)
+        early = fmt.auth_error(request.headers) or fmt.validate(body)
+        if early is not None:
+            return _respond(early)
+        assert body is not None  # validated above
+        name = model or getattr(fmt, "default_model", "rerank")
+        return await self._media_reply(request, fmt, name, lambda: fmt.rerank(body))
+
     async def _not_found(self, request: web.Request) -> web.Response:
         await self._receive(request)
         path = request.path
-        fmt: Format = self._openai
+        fmt: Format | RerankFormat = self._openai
         if path.startswith("/anthropic"):
             fmt = self._anthropic
         elif path.startswith("/openrouter"):
             fmt = self._openrouter
+        elif path.startswith("/cohere"):
+            fmt = self._cohere
+        elif path.startswith("/jina"):
+            fmt = self._jina
         return _respond(fmt.not_found(request.method, path))
 
     # control endpoints, for a standalone fake driven from another process

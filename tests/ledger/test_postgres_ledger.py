@@ -92,6 +92,7 @@ PINNED_COLUMNS = [
     ("stream", "boolean", "NO"), ("latency_ms", "double precision", "YES"), ("user", "text", "YES"),
     ("api_key_hash", "text", "YES"), ("deployment_id", "text", "YES"), ("error_type", "text", "YES"),
     ("cached_tokens", "bigint", "NO"), ("reasoning_tokens", "bigint", "NO"), ("endpoint", "text", "YES"),
+    ("billed_quantity", "double precision", "YES"), ("billed_unit", "text", "YES"),
 ]
 
 PINNED_KEY_COLUMNS = [
@@ -165,7 +166,8 @@ def test_postgres_ledger_writes_once_sums_exactly_and_reports(pg: Pg, tmp_path: 
                                      "AND indexname = 'rin_keys_alias'", pg.schema)
         assert alias_index[0][0].endswith("USING btree (key_alias) WHERE (revoked_at IS NULL)")
         assert [r[0] for r in await pg.admin("SELECT name FROM rin_migrations ORDER BY name")] == [
-            "m001_spend_log", "m002_rin_keys", "m004_spend_log_endpoint", "m005_rin_responses"]
+            "m001_spend_log", "m002_rin_keys", "m004_spend_log_endpoint", "m005_rin_responses",
+            "m006_spend_log_billed_quantity"]
 
     asyncio.run(main())
 

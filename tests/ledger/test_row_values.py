@@ -55,7 +55,7 @@ def test_every_column_of_a_finished_request_lands_in_its_own_column(tmp_path: Pa
         "cost": Decimal("0.0002"), "cost_source": "config", "status": "cancelled", "attempts": 2,
         "fallback_from": "first-choice", "cache_hit": False, "stream": True, "user": "user-7",
         "api_key_hash": "h" * 64, "deployment_id": dep.id, "error_type": "TimeoutError", "cached_tokens": 30,
-        "reasoning_tokens": 20, "endpoint": "responses",
+        "reasoning_tokens": 20, "endpoint": "responses", "billed_quantity": None, "billed_unit": None,
     }
     assert {k: got[k] for k in expected} == expected
     assert set(got) == set(COLUMNS)
@@ -63,7 +63,7 @@ def test_every_column_of_a_finished_request_lands_in_its_own_column(tmp_path: Pa
 
 def test_spend_row_values_round_trip_in_column_order(tmp_path: Path) -> None:
     original = row(1, fallback_from="x", api_key_hash="k", error_type="E", cached_tokens=3, reasoning_tokens=4,
-                   endpoint="messages")
+                   endpoint="messages", billed_quantity=12.5, billed_unit="seconds")
     values = original.values()
     assert values == tuple(getattr(original, name) for name in COLUMNS)
     assert SpendRow.from_values(values) == original
@@ -79,3 +79,34 @@ def test_spend_row_values_round_trip_in_column_order(tmp_path: Path) -> None:
 
     [stored] = asyncio.run(main())
     assert stored == {name: getattr(original, name) for name in COLUMNS}
+
+
+def test_a_media_requests_billed_quantity_and_unit_come_from_its_usage(tmp_path: Path) -> None:
+    """seconds, characters, images, search units: the first the usage carries; none for tokens."""
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG + f"general_settings:\n  database_url: sqlite:///{tmp_path / 'spend.db'}\n")
+    config = load_config(path, env={})
+    dep = config.deployments[0]
+    usages = {
+        "r-seconds": Usage(seconds=12.5), "r-characters": Usage(characters=4096), "r-images": Usage(images=2),
+        "r-search": Usage(search_units=1), "r-tokens": Usage(prompt_tokens=10, completion_tokens=5),
+        "r-none": None,
+    }
+
+    async def main() -> dict[str, tuple[object, object]]:
+        runtime = Runtime(config)
+        await runtime.start()
+        try:
+            for rid, usage in usages.items():
+                req = ChatRequest({"model": "team-model"}, "team-model", request_id=rid)
+                runtime.finished(RequestState(req, deployment=dep, model_group="team-model"), usage, "success", None)
+            assert runtime.ledger is not None
+            await runtime.ledger.flush()
+            return {r["request_id"]: (r["billed_quantity"], r["billed_unit"]) for r in await runtime.ledger.logs()}
+        finally:
+            await runtime.close()
+
+    assert asyncio.run(main()) == {
+        "r-seconds": (12.5, "seconds"), "r-characters": (4096.0, "characters"), "r-images": (2.0, "images"),
+        "r-search": (1.0, "search_units"), "r-tokens": (None, None), "r-none": (None, None),
+    }

@@ -94,7 +94,7 @@ PINNED_SCHEMA = [
      "cache_hit INTEGER NOT NULL DEFAULT 0, stream INTEGER NOT NULL DEFAULT 0, latency_ms REAL, "
      '"user" TEXT, api_key_hash TEXT, deployment_id TEXT, error_type TEXT, '
      "cached_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0 , "
-     "endpoint TEXT DEFAULT 'chat')"),
+     "endpoint TEXT DEFAULT 'chat', billed_quantity REAL, billed_unit TEXT)"),
 ]
 
 
@@ -117,7 +117,7 @@ def test_blank_database_schema_is_pinned(tmp_path: Path) -> None:
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert schema == PINNED_SCHEMA
     assert applied == ["m001_spend_log", "m002_rin_keys", "m003_partial_indexes", "m004_spend_log_endpoint",
-                       "m005_rin_responses"]
+                       "m005_rin_responses", "m006_spend_log_billed_quantity"]
     assert journal == "wal"
 
 
@@ -134,14 +134,14 @@ def test_rows_written_before_the_endpoint_column_read_as_chat(tmp_path: Path, mo
         conn.execute("CREATE TABLE rin_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         conn.executemany("INSERT INTO rin_migrations VALUES (?, '2026-01-01T00:00:00.000000Z')",
                          [(fn.__name__,) for fn in sqlite_engine.MIGRATIONS[:3]])
-        old_columns = [c for c in row(0).to_dict() if c != "endpoint"]
+        old_columns = [c for c in row(0).to_dict() if c not in ("endpoint", "billed_quantity", "billed_unit")]
         quoted = ", ".join('"user"' if c == "user" else c for c in old_columns)
         values = row(1).to_dict()
         conn.execute(f"INSERT INTO spend_log ({quoted}) VALUES ({', '.join('?' * len(old_columns))})",
                      [values[c] for c in old_columns])
     import orjson
 
-    spilled = {k: v for k, v in row(2).to_dict().items() if k != "endpoint"}
+    spilled = {k: v for k, v in row(2).to_dict().items() if k not in ("endpoint", "billed_quantity", "billed_unit")}
     (tmp_path / "rin-spend-spill-oldhost-1.jsonl").write_bytes(orjson.dumps(spilled) + b"\n")
 
     async def main() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -103,7 +103,7 @@ class CachedAnswer:
                 blobs.append(data[pos:pos + length])
                 pos += length
             usage_chunk = blobs.pop() if meta["uc"] else None
-            usage = Usage(*meta["u"]) if meta["u"] is not None else None
+            usage = _usage(meta["u"])
             kind = meta["k"]
             if kind == "json":
                 (body,) = blobs
@@ -116,11 +116,27 @@ class CachedAnswer:
             raise ValueError(f"corrupt cache entry: {type(err).__name__}") from None
 
 
-def _usage_list(usage: Usage | None) -> list[int] | None:
+def _usage_list(usage: Usage | None) -> list[Any] | None:
+    """The six token counts, then the media quantities only when there are any (seconds,
+    characters, images, search units, image variant): a chat entry stays as short as before."""
     if usage is None:
         return None
-    return [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens,
-            usage.cache_write_tokens, usage.reasoning_tokens]
+    tokens: list[Any] = [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens,
+                         usage.cache_write_tokens, usage.reasoning_tokens]
+    if usage.seconds or usage.characters or usage.images or usage.search_units or usage.image_variant:
+        tokens += [usage.seconds, usage.characters, usage.images, usage.search_units, usage.image_variant]
+    return tokens
+
+
+def _usage(values: list[Any] | None) -> Usage | None:
+    """`_usage_list` read back: provider_cost sits between the tokens and the media quantities in
+    Usage, and is never cached (a replay costs nothing upstream)."""
+    if values is None:
+        return None
+    usage = Usage(*values[:6])
+    if len(values) > 6:
+        usage.seconds, usage.characters, usage.images, usage.search_units, usage.image_variant = values[6:11]
+    return usage
 
 
 class StreamRecorder:

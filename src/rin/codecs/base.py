@@ -49,8 +49,18 @@ class Codec:
     endpoint = "chat"
     #: streamed payloads are bare JSON to wrap in `data:` lines (chat), or ready SSE frames
     framed = False
+    #: the stream is the upstream's bytes as they come (audio), not Server-Sent Events
+    raw_stream = False
+    #: the model_info.mode values this endpoint serves (rin.codecs.modes)
+    modes: frozenset[str] = frozenset({"chat", "completion", "responses"})
+    #: a larger request body than general_settings.max_request_size_mb allows (uploads), or None
+    upload_limit: int | None = None
+    #: the body is multipart/form-data (decode gets the request headers, for the boundary)
+    multipart = False
 
-    def decode(self, raw: bytes, request_id: str, user_header: str | None) -> ChatRequest:
+    def decode(self, raw: bytes, request_id: str, user_header: str | None,
+               headers: dict[bytes, bytes] | None = None) -> ChatRequest:
+        """The client's request as RIN's canonical one; `headers` only for codecs that need them."""
         body = parse_json_body(raw)
         model = body.get("model")
         if not isinstance(model, str) or not model:

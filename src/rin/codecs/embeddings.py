@@ -10,6 +10,8 @@ from rin.types import ChatRequest, ChatResult, Deployment, UpstreamRequest
 
 class EmbeddingsCodec(Codec):
     endpoint = "embeddings"
+    #: "chat" too: configs written before modes mattered leave embedding models' mode unset
+    modes = frozenset({"embedding", "chat"})
 
     def decode(self, raw: bytes, request_id: str, user_header: str | None) -> ChatRequest:
         body = parse_json_body(raw)

@@ -10,12 +10,14 @@ import difflib
 import hashlib
 from collections import Counter
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from rin.config import litellm_keys
 from rin.config.environ import Resolver, drop_unset, drop_unset_setting
 from rin.config.problems import KeyPath, Problems
 from rin.config.schema import DEPLOYMENT_PARAMS, LiteLLMParams, ModelEntry, ModelInfoSection, Prices, validate
+from rin.cost import variant_key
 from rin.types import Deployment, ModelInfo, Secret
 
 _ENTRY_KEYS = ("model_name", "litellm_params", "model_info")
@@ -213,10 +215,21 @@ def model_info(info: ModelInfoSection, overrides: Prices | None = None) -> Model
         cache_read_cost_per_token=prices["cache_read_input_token_cost"],
         cache_write_cost_per_token=prices["cache_creation_input_token_cost"],
         cost_per_request=prices["input_cost_per_request"],
+        input_cost_per_second=prices["input_cost_per_second"],
+        output_cost_per_second=prices["output_cost_per_second"],
+        input_cost_per_character=prices["input_cost_per_character"],
+        output_cost_per_image=prices["output_cost_per_image"],
+        output_cost_per_image_by_size=_by_variant(prices["output_cost_per_image_by_size"]),
+        input_cost_per_query=prices["input_cost_per_query"],
         display_name=info.display_name or info.description,
         mode=info.mode or "chat",
         price_source="config" if any(v is not None for v in prices.values()) else None,
     )
+
+
+def _by_variant(table: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+    """Image prices keyed by the canonical variant ("HD/1024-x-1792" -> "hd/1024x1792")."""
+    return None if table is None else {variant_key(k): v for k, v in table.items()}
 
 
 def _first(*values: Any) -> Any:

@@ -77,7 +77,7 @@ LITELLM = frozenset({
 PARAMS = frozenset({
     "tags", "region_name", "max_parallel_requests", "litellm_credential_name", "mock_response",
     "use_in_pass_through", "use_litellm_proxy", "organization", "num_retries", "max_retries",
-    "merge_reasoning_content_in_choices", "input_cost_per_second", "output_cost_per_second",
+    "merge_reasoning_content_in_choices",
     "base_model", "configurable_clientside_auth_params", "litellm_trace_id", "model_info",
     "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
     "aws_profile_name", "aws_role_name", "aws_session_name", "aws_web_identity_token",
@@ -85,7 +85,7 @@ PARAMS = frozenset({
     "azure_ad_token", "azure_ad_token_provider", "tenant_id", "client_id", "client_secret",
     "auto_router_config", "auto_router_default_model", "auto_router_embedding_model",
     "health_check_model", "health_check_timeout", "cache_creation_input_audio_token_cost",
-    "input_cost_per_pixel", "output_cost_per_pixel", "output_cost_per_image", "input_cost_per_image",
+    "input_cost_per_pixel", "output_cost_per_pixel", "input_cost_per_image",
 })
 
 #: request parameters commonly given as deployment defaults (never "did you mean" suggestions)

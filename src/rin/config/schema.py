@@ -112,13 +112,21 @@ class _Strict(BaseModel):
 
 
 class Prices(_Strict):
-    """USD per token, LiteLLM's names."""
+    """USD per token, or per the unit in the name; LiteLLM's names, but for
+    `output_cost_per_image_by_size` (RIN's): {"quality/size" or "size": USD per image}, e.g.
+    {"hd/1024x1792": 0.12, "1024x1024": 0.04} (rin.cost.image_price)."""
 
     input_cost_per_token: Money | None = None
     output_cost_per_token: Money | None = None
     cache_read_input_token_cost: Money | None = None
     cache_creation_input_token_cost: Money | None = None
     input_cost_per_request: Money | None = None
+    input_cost_per_second: Money | None = None
+    output_cost_per_second: Money | None = None
+    input_cost_per_character: Money | None = None
+    output_cost_per_image: Money | None = None
+    output_cost_per_image_by_size: dict[str, Money] | None = None
+    input_cost_per_query: Money | None = None
 
 
 class LiteLLMParams(Prices):

@@ -124,6 +124,14 @@ async def m005_rin_responses(db: asyncpg.Connection) -> None:
     await db.execute("CREATE INDEX rin_responses_created_at ON rin_responses (created_at, id)")
 
 
+@migration
+async def m006_spend_log_billed_quantity(db: asyncpg.Connection) -> None:
+    """What a media request was billed by besides tokens (seconds of audio, characters, images,
+    search units) and how much; NULL for rows before it and for token-only requests."""
+    await db.execute("ALTER TABLE spend_log ADD COLUMN billed_quantity DOUBLE PRECISION, "
+                     "ADD COLUMN billed_unit TEXT")
+
+
 async def migrate(db: asyncpg.Connection) -> None:
     async with db.transaction():
         await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)

@@ -16,13 +16,16 @@ Status = Literal["success", "error", "cancelled"]
 
 COST_SOURCES: frozenset[str] = frozenset({"config", "provider", "catalog", "builtin", "unpriced"})
 STATUSES: frozenset[str] = frozenset({"success", "error", "cancelled"})
+#: what a media request is billed by besides tokens (rin.types.Usage's fields of the same names)
+BILLED_UNITS: frozenset[str] = frozenset({"seconds", "characters", "images", "search_units"})
 
 #: the table's columns, in table order (DESIGN.md's contract first, then RIN's additions)
 COLUMNS: tuple[str, ...] = (
     "request_id", "created_at", "model", "requested_model", "provider", "provider_model",
     "prompt_tokens", "completion_tokens", "total_tokens", "cost", "cost_source", "status",
     "attempts", "fallback_from", "cache_hit", "stream", "latency_ms", "user", "api_key_hash",
-    "deployment_id", "error_type", "cached_tokens", "reasoning_tokens", "endpoint",
+    "deployment_id", "error_type", "cached_tokens", "reasoning_tokens", "endpoint", "billed_quantity",
+    "billed_unit",
 )
 
 
@@ -79,6 +82,10 @@ class SpendRow:
     #: the client protocol the request came in through (rin.codecs): "chat", "embeddings", "messages",
     #: "responses", "completions", ...
     endpoint: str = "chat"
+    #: the quantity a media request was billed by, in `billed_unit` (one of BILLED_UNITS); None for
+    #: requests measured in tokens only
+    billed_quantity: float | None = None
+    billed_unit: str | None = None
 
     def __post_init__(self) -> None:
         # Wiring mistakes surface at the call site, not as a poisoned batch later.
@@ -88,6 +95,8 @@ class SpendRow:
             raise ValueError(f"SpendRow.cost_source {self.cost_source!r} is not one of {sorted(COST_SOURCES)}")
         if self.status not in STATUSES:
             raise ValueError(f"SpendRow.status {self.status!r} is not one of {sorted(STATUSES)}")
+        if self.billed_unit is not None and self.billed_unit not in BILLED_UNITS:
+            raise ValueError(f"SpendRow.billed_unit {self.billed_unit!r} is not one of {sorted(BILLED_UNITS)}")
 
     def values(self) -> Values:
         """The row as the ledger carries it: its values in COLUMNS order."""

@@ -129,6 +129,14 @@ def m005_rin_responses(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX rin_responses_created_at ON rin_responses (created_at, id)")
 
 
+@migration
+def m006_spend_log_billed_quantity(db: sqlite3.Connection) -> None:
+    """What a media request was billed by besides tokens (seconds of audio, characters, images,
+    search units) and how much; NULL for rows before it and for token-only requests."""
+    db.execute("ALTER TABLE spend_log ADD COLUMN billed_quantity REAL")
+    db.execute("ALTER TABLE spend_log ADD COLUMN billed_unit TEXT")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Applies the missing migrations in one transaction (BEGIN IMMEDIATE: two workers starting at
     once take turns instead of both creating the table)."""

@@ -69,6 +69,9 @@ class AnthropicAdapter:
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> AnthropicStreamParser:
         return AnthropicStreamParser(dep.provider_model)
 
+    def media_url(self, endpoint: str, dep: Deployment) -> str | None:
+        return None  # Anthropic has no audio, image or rerank API
+
     def native(self, endpoint: str, dep: Deployment) -> AnthropicMessagesNative | None:
         """Anthropic speaks the Messages API: such requests pass through untranslated."""
         return _NATIVE if endpoint == "messages" else None

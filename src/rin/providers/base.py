@@ -28,6 +28,11 @@ class Adapter(Protocol):
         "responses", "completions"), or None: then the request goes through build_chat."""
         ...
 
+    def media_url(self, endpoint: str, dep: Deployment) -> str | None:
+        """Where `dep` serves a media endpoint ("transcriptions", "speech", "images", "rerank", ...)
+        in OpenAI's wire format, or None when its provider does not."""
+        ...
+
     def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
         ...
 

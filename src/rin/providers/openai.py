@@ -32,6 +32,11 @@ _GATEWAY_FIELDS = frozenset({
 
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
+#: OpenAI's media endpoints and the rerank path compatible servers (TEI, vLLM, Jina) use
+_MEDIA_PATHS = {"transcriptions": "/audio/transcriptions", "translations": "/audio/translations",
+                "speech": "/audio/speech", "images": "/images/generations", "image_edits": "/images/edits",
+                "rerank": "/rerank"}
+
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from `retry-after-ms`, `retry-after` (seconds or HTTP date)."""
@@ -177,6 +182,16 @@ class OpenAIAdapter:
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> OpenAIStreamParser:
         return OpenAIStreamParser(self)
+
+    def media_url(self, endpoint: str, dep: Deployment) -> str | None:
+        """Where `dep` serves a media endpoint or rerank (rin.codecs.media), in OpenAI's wire format."""
+        path = _MEDIA_PATHS.get(endpoint)
+        if path is None:
+            return None
+        if dep.provider == "cohere":  # rerank only, on Cohere's own v2 API beside the compatibility one
+            base = dep.api_base.rstrip("/").removesuffix("/compatibility/v1")
+            return base + "/v2/rerank" if endpoint == "rerank" else None
+        return self.url(dep, path)
 
     def native(self, endpoint: str, dep: Deployment) -> OpenAINative | None:
         """The Responses API passes through to OpenAI itself; legacy completions to deployments

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rin.providers.openai import OpenAIAdapter
+from rin.types import Deployment
 
 DEFAULT_SITE_URL = "http://localhost:3000"
 DEFAULT_APP_NAME = "RIN - Rhyzomic Intelligence Node"
@@ -20,6 +21,9 @@ def attribution_headers(env: Mapping[str, str]) -> dict[str, str]:
 
 class OpenRouterAdapter(OpenAIAdapter):
     name = "openrouter"
+
+    def media_url(self, endpoint: str, dep: Deployment) -> str | None:
+        return None  # OpenRouter serves chat (image models through chat's modalities), not these
 
     def prepare_body(self, body: dict, dep) -> None:  # type: ignore[override]
         # OpenRouter accepts both; keep what the client sent.

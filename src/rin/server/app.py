@@ -26,6 +26,7 @@ from rin.keys import VirtualKey
 from rin.keys.admin import KeyAdmin
 from rin.runtime import Runtime
 from rin.codecs import CHAT, CODEC_ROUTES, MESSAGES, Codec
+from rin.codecs.modes import check_mode
 from rin.server.protocol_routes import RESPONSE_PREFIXES, count_tokens, delete_response, get_response
 from rin.server.pipeline import Pipeline, send_codec_error
 from rin.server import spend
@@ -197,12 +198,16 @@ class App:
             raise PermissionDenied(f"{path} needs the master key; a virtual key may only call the model API.")
         return key
 
-    async def read_body(self, scope: dict[str, Any], receive: Receive) -> bytes:
+    async def read_body(self, scope: dict[str, Any], receive: Receive, upload_limit: int | None = None) -> bytes:
+        """The whole body, within general_settings.max_request_size_mb (or an upload endpoint's larger
+        limit: OpenAI's 25 MB for audio and images)."""
         limit = int(self.rt.config.general.max_request_size_mb * 1024 * 1024)
+        where = "general_settings.max_request_size_mb"
+        if upload_limit is not None and upload_limit > limit:
+            limit, where = upload_limit, "the upload limit of this endpoint"
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit} bytes "
-                                  "(general_settings.max_request_size_mb).")
+            raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit} bytes ({where}).")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -215,19 +220,22 @@ class App:
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes "
-                                          "(general_settings.max_request_size_mb).")
+                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes ({where}).")
                 chunks.append(chunk)
             if not message.get("more_body"):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def serve(self, codec: Codec, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         """Any model endpoint: the codec decodes, the one pipeline does the rest."""
-        raw = await self.read_body(scope, receive)
+        raw = await self.read_body(scope, receive, codec.upload_limit)
         header_name = self.rt.config.general.user_header_name
         user = _header(scope, header_name.lower().encode()) if header_name else None
-        req = codec.decode(raw, rid, user)
+        if codec.multipart:
+            req = codec.decode(raw, rid, user, dict(scope["headers"]))
+        else:
+            req = codec.decode(raw, rid, user)
         codec.accept_headers(req, scope["headers"])
+        check_mode(codec.modes, scope["path"], self.rt.config, req.model)
         key = scope.get("rin.key")
         if key is not None and (pending := self.rt.admit_key(key, req)) is not None:
             await pending

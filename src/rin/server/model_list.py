@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from rin.codecs.modes import mode_of
 from rin.config.resolved import Config
 from rin.openwebui import readable_name
 from rin.types import Deployment, ModelInfo
@@ -38,7 +39,9 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
         "created": CREATED,
         "owned_by": first.provider,
         "name": readable_name(name, deps),
+        "mode": mode_of(first),
         "rin": {
+            "mode": mode_of(first),
             "provider": first.provider,
             "provider_model": first.provider_model,
             "deployments": len(deps),

@@ -43,7 +43,7 @@ class OpenStream:
     """An upstream stream that has produced its first payload (or finished)."""
 
     response: StreamResponse
-    decoder: SSEDecoder
+    decoder: Any
     parser: StreamParser
     label: str
     first: list[bytes] = field(default_factory=list)
@@ -123,7 +123,10 @@ class Pipeline:
         headers = rin_headers(state, ck)
         headers.append(("x-rin-response-cost", format(priced[0], "f")))
         try:
-            await send_bytes(send, 200, result.body, extra=headers)
+            if result.content_type is None:
+                await send_bytes(send, 200, result.body, extra=headers)
+            else:
+                await send_bytes(send, 200, result.body, result.content_type.encode("latin-1"), headers)
         finally:
             self.rt.finished(state, result.usage, "success", None, priced)
             _store(codec, req, result.body, None)
@@ -137,14 +140,18 @@ class Pipeline:
         state = RequestState(req)
         sent_headers = False
 
+        raw = codec.raw_stream
+        content_type = [SSE]
+
         async def start() -> None:
             nonlocal sent_headers
             if not sent_headers:
                 sent_headers = True
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": header_list(SSE, rin_headers(state, ck) + [("cache-control", "no-cache")])})
+                await send({"type": "http.response.start", "status": 200, "headers": header_list(
+                    content_type[0], rin_headers(state, ck) + [("cache-control", "no-cache")])})
 
-        keepalive = _KeepAlive(self.rt.config.litellm.stream_keepalive, start, send)
+        # SSE comments keep proxies from timing out while a model thinks; audio has no comments
+        keepalive = _KeepAlive(0 if raw else self.rt.config.litellm.stream_keepalive, start, send)
         try:
             opened: OpenStream = await self.rt.router.run(state, self._stream_call(codec, req))
         except RinError as err:
@@ -157,6 +164,8 @@ class Pipeline:
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
         await keepalive.stop()
+        if raw:  # the upstream's own type: audio/mpeg, audio/wav, ...
+            content_type[0] = opened.response.headers.get("content-type", "application/octet-stream").encode("latin-1")
         status, error, relayed = "cancelled", None, 0
         recorder = self.rt.cache.recorder() if ck is not None else None
         try:
@@ -189,7 +198,8 @@ class Pipeline:
                 if resp.status >= 300:
                     raise PROVIDERS[dep.provider].adapter.classify_error(
                         resp.status, resp.headers, await resp.read_all())
-                opened = OpenStream(resp, SSEDecoder(), codec.stream_parser(req, dep), dep.label)
+                decoder = RawDecoder() if codec.raw_stream else SSEDecoder()
+                opened = OpenStream(resp, decoder, codec.stream_parser(req, dep), dep.label)
                 async with asyncio.timeout(timeout):
                     await _read_until_first(opened)
                 return opened
@@ -260,6 +270,18 @@ class Pipeline:
         finally:
             watcher.cancel()
             opened.response.close()
+
+
+class RawDecoder:
+    """A binary stream (audio) as it comes: each read is one "event" for the codec's parser."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return [chunk] if chunk else []
+
+    def flush(self) -> list[bytes]:
+        return []
 
 
 def _store(codec: Codec, req: ChatRequest, body: bytes | None, parser: StreamParser | None) -> None:
