@@ -38,6 +38,8 @@ def media_config(fake) -> dict:
                        model_info={"input_cost_per_query": 0.002}),
             deployment("local-rerank", "openai/bge-reranker-v2-m3", o),
             deployment("gpt-4o", "openai/gpt-4o", o),
+            deployment("or-image", "openrouter/google/gemini-2.5-flash-image", fake.openrouter_base,
+                       "OPENROUTER_API_KEY", model_info={"mode": "image_generation"}),
         ],
         "router_settings": {"num_retries": 0, "timeout": 10, "allowed_fails": 1000,
                             "fallbacks": [{"stt-fails": ["whisper-1"]}]},
@@ -115,9 +117,11 @@ def test_speech_streams_audio_and_bills_characters(gw, upstream):
     assert row["billed_quantity"] == len(text) and float(row["cost"]) == pytest.approx(len(text) * 0.000015)
 
 
-def test_unknown_voice_is_the_providers_400(gw):
-    with pytest.raises(openai.BadRequestError):
-        gw.openai().audio.speech.create(model="tts-1", voice="nobody", input="hi")
+def test_an_unknown_voice_is_refused_before_any_call(gw, upstream):
+    before = upstream.total
+    with pytest.raises(openai.BadRequestError) as caught:
+        gw.openai().audio.speech.create(model="tts-1", voice="nobody", input="hi")  # type: ignore[arg-type]
+    assert caught.value.param == "voice" and "alloy" in caught.value.message and upstream.total == before
 
 
 def test_image_generation_per_image_and_per_token(gw, upstream):
@@ -195,3 +199,14 @@ def test_budgets_reserve_a_media_requests_worst_case_before_the_call(fake, tmp_p
         with pytest.raises(openai.RateLimitError) as caught:  # 40 characters: $0.0006 > what is left
             c.audio.speech.create(model="tts-1", voice="alloy", input="x" * 40)
         assert "budget" in caught.value.message.lower() and upstream.total == before
+
+
+def test_openrouter_image_models_draw_through_chat(gw, upstream):
+    raw = gw.openai().images.with_raw_response.generate(model="or-image", prompt="a green fox")
+    image = raw.parse().data[0]
+    assert image.b64_json and image.b64_json[:4] == "iVBO"  # a PNG
+    sent = upstream.requests[-1]
+    assert sent.path.endswith("/chat/completions") and sent.json["modalities"] == ["image", "text"]
+    assert sent.json["messages"] == [{"role": "user", "content": "a green fox"}]
+    [row] = rows_for(gw, raw.headers["x-rin-request-id"])
+    assert row["endpoint"] == "images" and row["billed_unit"] == "images" and float(row["cost"]) > 0

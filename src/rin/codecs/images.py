@@ -4,12 +4,16 @@ serves it; billed per image (by size and quality where the price table says so) 
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import orjson
 
 from rin.codecs.base import parse_json_body
 from rin.codecs.media import MediaCodec, UPLOAD_LIMIT, _json, _model
 from rin.codecs.multipart import parse_form
 from rin.errors import InvalidRequest, UpstreamProtocolError
+from rin.providers import PROVIDERS
 from rin.types import ChatRequest, ChatResult, Deployment, Usage
 
 #: sizes each well-known model offers (others: whatever the provider accepts)
@@ -49,9 +53,16 @@ class ImagesCodec(MediaCodec):
 
     def build(self, req: ChatRequest, dep: Deployment) -> Any:
         _check(req.body, dep)
+        if dep.provider == "openrouter" and self.endpoint == "images":
+            # OpenRouter draws through chat: the prompt as a message, asking for image output
+            chat = ChatRequest({"model": req.model, "messages": [{"role": "user", "content": req.body["prompt"]}],
+                                "modalities": ["image", "text"]}, req.model, request_id=req.request_id)
+            return PROVIDERS[dep.provider].adapter.build_chat(chat, dep)
         return super().build(req, dep)
 
     def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
+        if dep.provider == "openrouter":
+            return _from_chat(body, req, dep)
         data = _json(body, "images")
         images = data.get("data")
         if not isinstance(images, list):
@@ -91,6 +102,23 @@ class ImageEditsCodec(ImagesCodec):
 def _check_n(n: Any) -> None:
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10):
         raise InvalidRequest(f"'n' is {n!r}; send an integer from 1 to 10.", param="n")
+
+
+def _from_chat(body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
+    """OpenRouter's chat answer (message.images: data URLs) as an images response."""
+    result = PROVIDERS[dep.provider].adapter.parse_chat(body, req, dep)
+    chat = result.data if result.data is not None else orjson.loads(result.body)
+    message = ((chat.get("choices") or [{}])[0]).get("message") or {}
+    urls = [(img.get("image_url") or {}).get("url") for img in message.get("images") or [] if isinstance(img, dict)]
+    urls = [u for u in urls if isinstance(u, str) and u]
+    if not urls:
+        raise UpstreamProtocolError(f"{dep.label} answered without an image (is it an image model?)")
+    as_url = req.body.get("response_format") == "url"
+    data = [{"url": u} if as_url else {"b64_json": u.partition("base64,")[2] or u} for u in urls]
+    usage = result.usage or Usage()
+    usage.images = len(data)
+    usage.image_variant = variant(req.body)
+    return ChatResult(orjson.dumps({"created": chat.get("created") or int(time.time()), "data": data}), usage)
 
 
 def variant(body: dict[str, Any]) -> str:

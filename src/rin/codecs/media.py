@@ -29,6 +29,11 @@ UPLOAD_LIMIT = 25 * 1024 * 1024
 _AUDIO_MAGIC = ((b"RIFF", "wav"), (b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"\xff\xf3", "mp3"), (b"\xff\xf2", "mp3"),
                 (b"OggS", "ogg"), (b"fLaC", "flac"), (b"\x1aE\xdf\xa3", "webm"))
 
+#: OpenAI's built-in voices (its speech models; other servers have their own)
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+                           "verse", "marin", "cedar"})
+_OPENAI_TTS = ("tts-", "gpt-4o-mini-tts")
+
 _TEXT_FORMATS = {"text": "text/plain; charset=utf-8", "srt": "application/x-subrip; charset=utf-8",
                  "vtt": "text/vtt; charset=utf-8"}
 
@@ -171,6 +176,15 @@ class SpeechCodec(MediaCodec):
                          characters=len(text))
         return ChatRequest(body, model, stream=True, request_id=request_id, body_size=len(raw),
                            endpoint=self.endpoint, native=body, user=user_header, expected=expected)
+
+    def build(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest:
+        voice = req.body.get("voice")
+        name = dep.provider_model.rsplit("/", 1)[-1]
+        if dep.provider == "openai" and name.startswith(_OPENAI_TTS) and isinstance(voice, str) \
+                and voice not in OPENAI_VOICES:
+            raise InvalidRequest(f"'voice' {voice!r} is not one of {name}'s voices: "
+                                 f"{', '.join(sorted(OPENAI_VOICES))}.", param="voice")
+        return super().build(req, dep)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> "AudioRelay":
         return AudioRelay(len(req.body["input"]))
