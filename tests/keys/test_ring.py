@@ -136,7 +136,7 @@ def test_a_database_outage_keeps_the_last_known_keys(pg_url: str, caplog: pytest
     memory, one warning is logged, and changes made meanwhile arrive once it is back."""
     import asyncpg
 
-    from tests.keys.conftest import ADMIN
+    from tests.databases import ADMIN
 
     role = pg_url.split("//", 1)[1].split("@", 1)[0]
 

@@ -1,57 +1,20 @@
-"""Databases for the store tests: a fresh SQLite file, or a fresh schema and login role on the local
-PostgreSQL (127.0.0.1:5432, database `test`), dropped afterwards."""
+"""Databases for the store tests, on both engines (tests/databases.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-async def _admin(*statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(ADMIN, timeout=3)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _reachable() -> str | None:
-    try:
-        asyncio.run(_admin("SELECT 1"))
-    except Exception as err:  # noqa: BLE001 - any reason means "skip"
-        return f"{type(err).__name__}: {err}"
-    return None
+from tests.databases import either_engine, scratch_pg
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    why = _reachable()
-    require_service("PostgreSQL", why is None, why or "")
-    name = f"rin_store_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f"CREATE ROLE {name} LOGIN", f"CREATE SCHEMA {name}",
-                       f"GRANT USAGE, CREATE ON SCHEMA {name} TO {name}"))
-    try:
-        yield f"postgresql://{name}@127.0.0.1:5432/test?options=-csearch_path%3D{name}"
-    finally:
-        asyncio.run(_admin(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'",
-            f"DROP SCHEMA IF EXISTS {name} CASCADE", f"DROP OWNED BY {name}", f"DROP ROLE IF EXISTS {name}"))
+    yield from scratch_pg("rin_store")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'rin.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+    return either_engine(request, tmp_path)

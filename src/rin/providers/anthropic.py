@@ -13,7 +13,7 @@ import time
 
 import orjson
 
-from rin.errors import InvalidRequest, UpstreamError, UpstreamProtocolError, upstream_error_for_status
+from rin.errors import InvalidRequest, UpstreamError, upstream_error_for_status
 from rin.params import check_range, effective_body
 from rin.providers.anthropic_messages import translate_messages
 from rin.providers.anthropic_native import AnthropicMessagesNative
@@ -21,6 +21,7 @@ from rin.providers.anthropic_response import (
     AnthropicStreamParser,
     chat_completion,
     error_from_envelope,
+    message_json,
     parse_usage,
 )
 from rin.providers.openai import parse_retry_after
@@ -52,16 +53,7 @@ class AnthropicAdapter:
         return UpstreamRequest("POST", url, headers(dep), orjson.dumps(out), req.stream)
 
     def parse_chat(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError("Anthropic answered with a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError("Anthropic answered with JSON that is not an object")
-        if data.get("type") == "error":
-            raise error_from_envelope(None, data)
-        if not isinstance(data.get("content"), list):
-            raise UpstreamProtocolError("Anthropic answered without 'content'")
+        data = message_json(body)
         usage = parse_usage(data.get("usage"))
         chat = chat_completion(data, usage, int(time.time()))
         return ChatResult(orjson.dumps(chat), usage, data.get("model"), chat)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from rin.errors import UpstreamProtocolError
-from rin.providers.anthropic_response import error_from_envelope, parse_usage
+from rin.providers.anthropic_response import error_from_envelope, message_json, parse_usage
 from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, UpstreamRequest, Usage
 
 #: deployment defaults (litellm_params) that mean the same in a Messages body
@@ -45,16 +45,7 @@ class AnthropicMessagesNative:
         return UpstreamRequest("POST", self.url(dep.api_base), out, orjson.dumps(body), req.stream)
 
     def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError("Anthropic answered with a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError("Anthropic answered with JSON that is not an object")
-        if data.get("type") == "error":
-            raise error_from_envelope(None, data)
-        if not isinstance(data.get("content"), list):
-            raise UpstreamProtocolError("Anthropic answered without 'content'")
+        data = message_json(body)
         return ChatResult(body, parse_usage(data.get("usage")), data.get("model"))
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> "MessagesRelay":

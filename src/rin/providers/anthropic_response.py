@@ -80,6 +80,21 @@ def error_from_envelope(
     return error
 
 
+def message_json(body: bytes) -> dict[str, Any]:
+    """A 2xx Messages API body, checked: a Message object, or the UpstreamError it carries instead."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("Anthropic answered with a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("Anthropic answered with JSON that is not an object")
+    if data.get("type") == "error":
+        raise error_from_envelope(None, data)
+    if not isinstance(data.get("content"), list):
+        raise UpstreamProtocolError("Anthropic answered without 'content'")
+    return data
+
+
 def parse_usage(raw: Any) -> Usage | None:
     """Anthropic counts cache reads and writes apart from `input_tokens`; OpenAI's prompt_tokens
     includes them. With server-side compaction the top level covers only the last iteration, so the
