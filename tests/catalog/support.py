@@ -12,8 +12,10 @@ from rin.config import Config, load_config
 
 DATA = Path(__file__).parent / "data"
 EXCERPT = DATA / "openrouter_models_excerpt.json"
-#: the excerpt's chat models (its embeddings and image-only entries are not)
+#: the excerpt's models RIN serves: its chat models, and openai/gpt-image-1, which only draws (served by
+#: /v1/images/generations); its embeddings entry is left out
 EXCERPT_CHAT_IDS = {
+    "openai/gpt-image-1",
     "x-ai/grok-4.6", "google/gemini-3.1-flash-image", "~anthropic/claude-sonnet-latest", "writer/palmyra-x5",
     "openai/gpt-oss-20b:free", "google/gemini-2.5-flash", "meta-llama/llama-3.1-70b-instruct", "openai/gpt-4o",
     "anthropic/claude-3-haiku", "openrouter/auto",

@@ -131,7 +131,7 @@ def test_without_a_key_synced_models_load_disabled(tmp_path: Path) -> None:
     synced = [d for d in served.deployments if is_synced(d)]
     assert synced and all(d.disabled_reason == "OPENROUTER_API_KEY is not set" for d in synced)
     assert all(d.api_base == "https://openrouter.ai/api/v1" for d in synced)
-    assert "catalog: 10 synced OpenRouter models are disabled: OPENROUTER_API_KEY is not set" in served.warnings
+    assert "catalog: 11 synced OpenRouter models are disabled: OPENROUTER_API_KEY is not set" in served.warnings
     assert served.missing_env == ["OPENROUTER_API_KEY"]
     assert served.enabled("openrouter/openai/gpt-4o") == []
 
@@ -179,8 +179,8 @@ def test_expand_cached_reads_the_file_named_by_the_config(tmp_path: Path) -> Non
     assert loaded is None and list(served.groups) == ["openrouter/gpt-4o"]
     write_catalog(cache, catalog())
     served, loaded = expand_cached(config)
-    assert loaded is not None and loaded.synced_at == SYNCED_AT and len(loaded) == 10
-    assert len(served.groups) == 11
+    assert loaded is not None and loaded.synced_at == SYNCED_AT and len(loaded) == 11
+    assert len(served.groups) == 12
     cache.write_text(json.dumps({"models": []}), encoding="utf-8")
     served, loaded = expand_cached(config)
     assert loaded is None and list(served.groups) == ["openrouter/gpt-4o"]

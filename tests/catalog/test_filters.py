@@ -18,14 +18,14 @@ def test_no_filters_keep_every_chat_model() -> None:
 
 
 def test_include_globs_match_the_catalogue_id_ignoring_case() -> None:
-    assert ids(include=("openai/*",)) == {"openai/gpt-4o", "openai/gpt-oss-20b:free"}
+    assert ids(include=("openai/*",)) == {"openai/gpt-4o", "openai/gpt-oss-20b:free", "openai/gpt-image-1"}
     assert ids(include=("Anthropic/*",)) == {"anthropic/claude-3-haiku"}
     assert ids(include=("openrouter/*",)) == {"openrouter/auto"}  # the id, not the served name
     assert ids(include=("~*", "*llama*")) == {"~anthropic/claude-sonnet-latest", "meta-llama/llama-3.1-70b-instruct"}
 
 
 def test_exclude_wins_over_include() -> None:
-    assert ids(include=("openai/*",), exclude=("*:free",)) == {"openai/gpt-4o"}
+    assert ids(include=("openai/*",), exclude=("*:free", "*image*")) == {"openai/gpt-4o"}
     assert ids(exclude=("openrouter/*", "google/*", "~*")) == EXCERPT_CHAT_IDS - {
         "openrouter/auto", "google/gemini-2.5-flash", "google/gemini-3.1-flash-image",
         "~anthropic/claude-sonnet-latest"}

@@ -17,8 +17,11 @@ from tests.conftest import shared_fixture
 def test_excerpt_keeps_the_chat_models_and_counts_the_rest() -> None:
     catalog = excerpt()
     assert set(catalog.models) == EXCERPT_CHAT_IDS
-    assert (catalog.not_text, catalog.skipped) == (2, 0)  # the embeddings and image-only models
-    assert "google/gemini-3.1-flash-image" in catalog  # text+image output still answers in text
+    assert (catalog.not_text, catalog.skipped) == (1, 0)  # the embeddings model
+    assert catalog.models["openai/gpt-image-1"].info.mode == "image_generation"  # it only draws
+    # text+image output still answers in text, and so does the router
+    assert catalog.models["google/gemini-3.1-flash-image"].info.mode == "chat"
+    assert catalog.models["openrouter/auto"].info.mode == "chat"
 
 
 def test_prices_are_exact_decimals_per_token() -> None:
@@ -132,9 +135,10 @@ def test_modality_string_is_the_fallback_when_the_lists_are_absent() -> None:
     unknown = entry("writer/palmyra-x5")
     del unknown["architecture"]
     catalog = parse_catalog({"data": [text, image, unknown]})
-    assert list(catalog.models) == ["openai/gpt-4o"]
+    assert list(catalog.models) == ["openai/gpt-4o", "openai/gpt-image-1"]
     assert catalog.models["openai/gpt-4o"].info.supports_vision is True
-    assert catalog.not_text == 2
+    assert catalog.models["openai/gpt-image-1"].info.mode == "image_generation"
+    assert catalog.not_text == 1
 
 
 @pytest.mark.parametrize("doc", [[], {"models": []}, {"data": {"id": "x"}}, "data", None])
@@ -172,11 +176,14 @@ def test_every_model_of_the_real_text_dump_parses() -> None:
         assert model.info.supports_function_calling == ("tools" in raw["supported_parameters"]), model.id
 
 
-def test_the_all_modalities_dump_keeps_only_the_models_that_answer_in_text() -> None:
+def test_the_all_modalities_dump_keeps_the_models_that_answer_in_text_or_draw() -> None:
     every = json.loads(shared_fixture("openrouter", "openrouter_models_2026-08_all_modalities.json").read_bytes())
     text = json.loads(shared_fixture("openrouter", "openrouter_models_2026-08_text.json").read_bytes())
     catalog = parse_catalog(every)
     assert len(every["data"]) == 549
-    assert (len(catalog), catalog.not_text) == (414, 135)
-    assert set(catalog.models) == {e["id"] for e in text["data"]}
+    drawing = {e["id"] for e in every["data"]
+               if e["architecture"]["output_modalities"] == ["image"]}
+    assert (len(catalog), catalog.not_text) == (414 + len(drawing), 135 - len(drawing))
+    assert set(catalog.models) == {e["id"] for e in text["data"]} | drawing
+    assert all(catalog.models[i].info.mode == "image_generation" for i in drawing)
     assert "openai/text-embedding-3-small" not in catalog and "openai/whisper-1" not in catalog

@@ -22,7 +22,7 @@ def test_a_written_catalogue_reads_back_the_same(tmp_path: Path) -> None:
     written = replace(excerpt(), synced_at=WHEN)
     write_catalog(path, written)
     doc = json.loads(path.read_bytes())
-    assert doc["synced_at"] == "2026-08-19T12:30:00Z" and doc["total_count"] == 10
+    assert doc["synced_at"] == "2026-08-19T12:30:00Z" and doc["total_count"] == 11
     chat = [e for e in excerpt_doc()["data"] if e["id"] in written.models]
     assert doc["data"] == chat  # OpenRouter's own entries, unchanged
     loaded = load_catalog(path)
@@ -66,7 +66,7 @@ def test_a_raw_openrouter_dump_copied_in_by_hand_is_dated_by_its_mtime(tmp_path:
     path.write_text(json.dumps(excerpt_doc()), encoding="utf-8")
     os.utime(path, (WHEN.timestamp(), WHEN.timestamp()))
     loaded = load_catalog(path)
-    assert loaded is not None and loaded.synced_at == WHEN and len(loaded) == 10
+    assert loaded is not None and loaded.synced_at == WHEN and len(loaded) == 11
 
 
 def test_diff_reports_added_removed_and_price_changes() -> None:
@@ -90,4 +90,4 @@ def test_diff_reports_added_removed_and_price_changes() -> None:
 
 def test_diff_against_nothing_adds_everything() -> None:
     change = diff(None, excerpt())
-    assert len(change.added) == 10 and change.removed == () == change.price_changed
+    assert len(change.added) == 11 and change.removed == () == change.price_changed

@@ -64,11 +64,11 @@ def test_sync_writes_the_catalogue_and_reports_what_changed(tmp_path: Path, upst
     config = make_config(tmp_path, upstream.openrouter_base)
     previous_file(config.catalog.path)
     result = sync(config)
-    assert len(result.catalog) == 10 and result.catalog.not_text == 2
+    assert len(result.catalog) == 11 and result.catalog.not_text == 1
     assert result.diff.added == ("openai/gpt-4o",)
     assert result.diff.removed == ("writer/palmyra-x4",)
     assert result.diff.price_changed == ("meta-llama/llama-3.1-70b-instruct",)
-    assert result.previous is not None and len(result.previous) == 10
+    assert result.previous is not None and len(result.previous) == 11
     assert result.url == upstream.openrouter_base + "/models"
     on_disk = load_catalog(config.catalog.path)
     assert on_disk is not None and set(on_disk.models) == set(result.catalog.models)
@@ -83,7 +83,7 @@ def test_without_a_key_the_public_catalogue_is_fetched_without_authorization(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
     result = sync(make_config(tmp_path, upstream.openrouter_base, key=None))
-    assert len(result.catalog) == 10 and result.previous is None
+    assert len(result.catalog) == 11 and result.previous is None
     assert "authorization" not in upstream.requests[0].headers
 
 
@@ -108,8 +108,8 @@ def test_a_failed_sync_keeps_the_last_good_file(
 
 
 @pytest.mark.parametrize(("served", "message"), [
-    ({"data": []}, r"/models listed no chat models \(0 not answering in text, 0 without an id\)"),
-    ({"data": [entry("openai/gpt-image-1")]}, r"listed no chat models \(1 not answering in text"),
+    ({"data": []}, r"/models listed no chat or image models \(0 answering in neither, 0 without an id\)"),
+    ({"data": [entry("openai/text-embedding-3-small")]}, r"listed no chat or image models \(1 answering in neither"),
     ({"models": [entry("openai/gpt-4o")]}, r"did not answer with a model list: expected a JSON object"),
     ([entry("openai/gpt-4o")], r"did not answer with a model list"),
 ])
@@ -175,15 +175,16 @@ def test_cli_prints_progress_and_a_summary(cli_env: Path, tmp_path: Path, upstre
     code, out, err = run(cli_env)
     assert (code, err) == (0, "")
     assert f"Fetching {upstream.openrouter_base}/models ..." in out
-    assert "Received 10 chat models (left out: 2 not answering in text)" in out
-    assert "10 models: added 10, removed 0, price changed 0; written to data/openrouter/models.json" in out
-    assert "10 catalogue models are served as openrouter/<id>" in out
+    assert ("Received 11 models (1 of them image models, for /v1/images/generations) "
+            "(left out: 1 answering in neither text nor images)") in out
+    assert "11 models: added 11, removed 0, price changed 0; written to data/openrouter/models.json" in out
+    assert "11 catalogue models are served as openrouter/<id>" in out
     assert "warning: openrouter/gpt-4o: 'openai/gpt-4-32k' is no longer in the OpenRouter catalogue" in out
     assert target.exists()
     previous_file(target)
     code, out, _ = run(cli_env)
     assert code == 0
-    assert "10 models: added 1, removed 1, price changed 1" in out
+    assert "11 models: added 1, removed 1, price changed 1" in out
     assert "  added: openai/gpt-4o\n  removed: writer/palmyra-x4\n" in out
 
 
@@ -194,7 +195,7 @@ def test_cli_failure_exits_1_and_keeps_the_file(cli_env: Path, tmp_path: Path, u
     code, out, err = run(cli_env)
     assert code == 1
     assert "rin sync-models: failed: " in err and "answered HTTP 503" in err
-    assert ("kept the last good catalogue: 10 models synced 2026-08-01 00:00 UTC in "
+    assert ("kept the last good catalogue: 11 models synced 2026-08-01 00:00 UTC in "
             "data/openrouter/models.json") in err
     assert target.read_bytes() == good
 

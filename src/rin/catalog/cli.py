@@ -60,11 +60,13 @@ def _summary(result: SyncResult, out: TextIO) -> None:
     catalog, change = result.catalog, result.diff
     dropped = []
     if catalog.not_text:
-        dropped.append(f"{catalog.not_text} not answering in text")
+        dropped.append(f"{catalog.not_text} answering in neither text nor images")
     if catalog.skipped:
         dropped.append(f"{catalog.skipped} without a usable id")
     extra = f" (left out: {', '.join(dropped)})" if dropped else ""
-    print(f"Received {len(catalog)} chat models{extra}", file=out)
+    images = sum(1 for m in catalog if m.info.mode == "image_generation")
+    kinds = f" ({images} of them image models, for /v1/images/generations)" if images else ""
+    print(f"Received {len(catalog)} models{kinds}{extra}", file=out)
     print(f"{len(catalog)} models: added {len(change.added)}, removed {len(change.removed)}, "
           f"price changed {len(change.price_changed)}; written to {result.path}", file=out)
     if result.previous is None:

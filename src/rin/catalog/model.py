@@ -3,7 +3,8 @@
 The real data has prices as decimal strings (USD per token), `"-1"` for router entries whose price
 depends on the model they pick, null limits, `~`-prefixed alias ids, `pricing.overrides` tiers
 for long prompts, and grows new fields often. Unknown fields are ignored; an entry without an id is
-skipped and counted; only models that answer in text (chat models) are kept.
+skipped and counted; only models that answer in text (chat models) or draw (image models, mode
+image_generation) are kept.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class Catalog:
 
 
 def parse_catalog(doc: Any, synced_at: datetime | None = None) -> Catalog:
-    """The chat models in a decoded `GET /models` document. Raises CatalogFormatError for a document
+    """The chat and image models in a decoded `GET /models` document. Raises CatalogFormatError for a document
     that is not a model list; individual bad entries are skipped and counted, never fatal."""
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         got = type(doc).__name__ if not isinstance(doc, dict) else f"keys {sorted(doc)[:5]}"
@@ -129,7 +130,7 @@ def parse_catalog(doc: Any, synced_at: datetime | None = None) -> Catalog:
         model = parse_model(entry)
         if model is None or model.id in models:
             skipped += 1
-        elif "text" not in model.output_modalities:
+        elif "text" not in model.output_modalities and "image" not in model.output_modalities:
             not_text += 1
         else:
             models[model.id] = model
@@ -149,6 +150,7 @@ def parse_model(entry: Any) -> CatalogModel | None:
     top = _mapping(entry.get("top_provider"))
     pricing = _mapping(entry.get("pricing"))
     inputs = _modalities(arch, "input_modalities", 0)
+    outputs = _modalities(arch, "output_modalities", 1)
     params = frozenset(p for p in _list(entry.get("supported_parameters")) if isinstance(p, str))
     known_params = isinstance(entry.get("supported_parameters"), list)
     raw_name = entry.get("name")
@@ -168,6 +170,9 @@ def parse_model(entry: Any) -> CatalogModel | None:
         cache_write_cost_per_token=price(pricing.get("input_cache_write")),
         cost_per_request=request,
         display_name=name,
+        # models that only draw are served by /v1/images/generations (through OpenRouter's chat), not
+        # by chat; those that also write (and the router, openrouter/auto) stay chat models
+        mode="image_generation" if "image" in outputs and "text" not in outputs else "chat",
         price_source="catalog" if (prompt, completion, request) != (None, None, None) else None,
     )
     target = _mapping(entry.get("alias_target")).get("slug")
@@ -176,7 +181,7 @@ def parse_model(entry: Any) -> CatalogModel | None:
         name=name,
         info=info,
         input_modalities=inputs,
-        output_modalities=_modalities(arch, "output_modalities", 1),
+        output_modalities=outputs,
         supported_parameters=params,
         price_tiers=tuple(t for t in map(_tier, _list(pricing.get("overrides"))) if t is not None),
         alias_target=target if isinstance(target, str) else None,

@@ -100,7 +100,7 @@ async def fetch_catalog(
     except CatalogFormatError as exc:
         raise SyncError(f"{url} did not answer with a model list: {exc}") from None
     if not len(catalog):
-        raise SyncError(f"{url} listed no chat models ({catalog.not_text} not answering in text, "
+        raise SyncError(f"{url} listed no chat or image models ({catalog.not_text} answering in neither, "
                         f"{catalog.skipped} without an id)")
     return catalog
 
