@@ -265,3 +265,23 @@ def test_an_unreachable_database_fails_reads_with_503_but_not_startup(tmp_path: 
         await store.close()
 
     asyncio.run(main())
+
+
+def test_find_sees_what_another_worker_wrote_after_its_flush(database_url: str) -> None:
+    """Two stores on one database stand for two workers: a miss waits one flush for the other."""
+    async def main() -> None:
+        writer, reader = quiet(database_url), ResponseStore.from_url(database_url, flush_interval=0.25)
+        await writer.start()
+        await reader.start()
+        try:
+            writer.put("resp_peer", ALICE, "m", response(1), items(1))
+            assert await reader.get("resp_peer", ALICE) is None  # not written yet: a plain get misses
+            flushed = asyncio.ensure_future(writer.flush())  # the other worker's writer, meanwhile
+            assert await reader.find("resp_peer", ALICE) is not None  # find waits one flush
+            assert await flushed
+            assert await reader.find("resp_peer", BOB) is None
+        finally:
+            await writer.close()
+            await reader.close()
+
+    asyncio.run(main())

@@ -80,7 +80,7 @@ class ResponsesCodec(FramedCodec):
         previous = turn.request.get("previous_response_id")
         if previous is None:
             return
-        found = await runtime.responses.get(previous, turn.owner)
+        found = await runtime.responses.find(previous, turn.owner)
         if found is None:
             raise InvalidRequest(f"Previous response with id '{previous}' not found.",
                                  param="previous_response_id", code="previous_response_not_found")

@@ -72,7 +72,7 @@ def _owner(scope: dict[str, Any]) -> str:
 async def get_response(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     """GET /v1/responses/{id}: a response this caller stored (another key's is simply not found)."""
     response_id = _response_id(scope["rin.path"])
-    found = await app.rt.responses.get(response_id, _owner(scope))
+    found = await app.rt.responses.find(response_id, _owner(scope))
     if found is None:
         raise _not_found(response_id)
     await send_bytes(send, 200, orjson.dumps(found[0]), JSON, [("x-rin-request-id", rid)])

@@ -170,6 +170,16 @@ class ResponseStore:
             self._remember(response_id, entry)
         return entry.decoded()
 
+    async def find(self, response_id: str, owner: str) -> tuple[dict[str, Any], list[Any]] | None:
+        """`get`, asking the database once more after a flush interval when it is not found: with
+        several workers or instances, the one that answered the previous turn may not have written
+        it yet (its writer runs every `flush_interval`). Only a miss pays the wait."""
+        found = await self.get(response_id, owner)
+        if found is None:
+            await asyncio.sleep(self._flush_interval * 1.5)
+            found = await self.get(response_id, owner)
+        return found
+
     async def delete(self, response_id: str, owner: str) -> bool:
         """Removes the caller's response from memory, the queue and the database; False when there
         is no such response or it is someone else's. Raises LedgerUnavailable."""
