@@ -68,7 +68,8 @@ def validate_request(body: dict[str, Any]) -> None:
 def effective_body(req: ChatRequest, dep: Deployment) -> dict[str, Any]:
     """A shallow copy of the request body with the deployment's defaults filled in where the
     request is silent, `model` set to the provider's model id, and max_tokens checked against
-    the model's maximum. The request's own values always win."""
+    the model's maximum. The request's own values always win, except over the deployment's
+    additional_drop_params, which never reach it."""
     body = dict(req.body)
     for key, value in dep.defaults.items():
         if key not in _NOT_REQUEST_PARAMS and key not in body:
@@ -76,6 +77,8 @@ def effective_body(req: ChatRequest, dep: Deployment) -> dict[str, Any]:
                 continue
             body[key] = value
     body["model"] = dep.provider_model
+    for name in dep.additional_drop_params:
+        body.pop(name, None)
     model_max = dep.info.max_output_tokens
     check_max_tokens(body, "max_tokens", model_max)
     check_max_tokens(body, "max_completion_tokens", model_max)

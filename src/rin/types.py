@@ -94,6 +94,9 @@ class Deployment:
     max_budget: Decimal | None = None
     budget_duration: str | None = None
     drop_params: bool = False
+    #: request parameters removed before every call to this deployment (LiteLLM's
+    #: additional_drop_params, or drop_params given as a list)
+    additional_drop_params: tuple[str, ...] = ()
     api_version: str | None = None
     #: this deployment's own cooldown_time (litellm_params), overriding router_settings.cooldown_time
     cooldown_time: float | None = None

@@ -42,14 +42,15 @@ def test_loads_unchanged(name: str, deployments: int, groups: int | None) -> Non
     assert len(full.deployments) == deployments
     if groups is not None:
         assert len(full.groups) == groups
-    unusable = {dep.disabled_reason for dep in full.deployments if not dep.enabled}
-    assert unusable <= {"provider 'cloudflare' is not supported by RIN"}
+    assert all(dep.enabled for dep in full.deployments)
 
 
 def test_abbiirr_load_balancing_groups_and_litellm_settings_fallbacks() -> None:
     config = load_with_every_variable(fixture("abbiirr_unified_llm_api.yaml"))
     cloudflare = [dep for dep in config.deployments if dep.provider == "cloudflare"]
-    assert len(cloudflare) == 15 and not any(dep.enabled for dep in cloudflare)
+    assert len(cloudflare) == 15 and all(dep.enabled for dep in cloudflare)
+    assert cloudflare[0].api_base == ("https://api.cloudflare.com/client/v4/accounts/"
+                                      "placeholder-cloudflare_account_id/ai/v1")
     fast = config.groups["fast"]
     assert len(fast) > 1 and fast[0].order == 0 and fast[0].cooldown_time == 60.0
     assert config.router.routing_strategy == "latency-based-routing"

@@ -192,3 +192,14 @@ def test_document_embeddings_through_open_webui(owui, rin, fake):
     rows = new_rows(rin, before, "embeddings")
     assert rows and all(r["model"] == "text-embedding-3-small" and r["status"] == "success" for r in rows)
     assert sum(r["prompt_tokens"] for r in rows) > 0
+
+
+def test_a_size_the_image_model_lacks_is_refused_by_rin_before_any_upstream_call(owui, rin, fake):
+    """What an Open WebUI left at its default image size (512x512) gets from dall-e-3 or gpt-image-1:
+    RIN's 400 (Open WebUI shows only "Bad Request"), no upstream call, an unbilled error row."""
+    before, since = seen(rin), time.monotonic()
+    status, _, body = owui.request("POST", "/api/v1/images/generations", {"prompt": "a small fox", "size": "512x512"})
+    assert status == 400, body
+    assert upstream_calls(fake, "/v1/images/generations", since) == []
+    [row] = new_rows(rin, before, "images")
+    assert row["status"] == "error" and float(row["cost"]) == 0 and row["billed_quantity"] is None

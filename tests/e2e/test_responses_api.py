@@ -9,7 +9,7 @@ import openai
 import orjson
 import pytest
 
-from tests.e2e.conftest import KEYS
+from tests.e2e.conftest import KEYS, deployment
 from tests.e2e.test_messages_api import ledger_rows, protocols_config, rows_for
 from tests.gateway import Gateway
 
@@ -200,3 +200,15 @@ def test_built_in_tools_pass_through_to_openai_and_are_refused_elsewhere(gw, ups
         gw.openai().responses.create(model="claude", input="search", tools=tools, store=False)
     assert caught.value.param == "tools" and "web_search" in caught.value.message
     assert upstream.total == before
+
+
+def test_a_server_without_the_responses_api_is_not_cooled_for_chat(fake, tmp_path):
+    config = {"model_list": [deployment("local", "openai/llama", fake.base_url + "/vllm-without-responses/v1")],
+              "router_settings": {"num_retries": 0, "allowed_fails": 0, "cooldown_time": 600}}
+    with Gateway(config, tmp_path, env=KEYS) as gw:
+        for _ in range(2):
+            with pytest.raises(openai.NotFoundError) as caught:
+                gw.openai().responses.create(model="local", input="hi", store=False)
+            assert "may not serve the responses API" in caught.value.message
+        health = orjson.loads(gw.request("GET", "/health")[2])
+        assert health["unhealthy_count"] == 0 and health["healthy_count"] == 1

@@ -8,6 +8,8 @@ The only test double the project allows: RIN's tests and bench/ point the gatewa
         fake.openrouter_base              # http://127.0.0.1:PORT/openrouter/api/v1
         fake.cohere_base                  # http://127.0.0.1:PORT/cohere   (+ /v2/rerank, /v1/rerank)
         fake.jina_base                    # http://127.0.0.1:PORT/jina     (+ /v1/rerank)
+        fake.azure_base                   # http://127.0.0.1:PORT/azure    (+ /openai/deployments/...)
+        fake.cloudflare_base("acct")      # http://127.0.0.1:PORT/cloudflare/client/v4/accounts/acct/ai/v1
         fake.count("gpt-4o-fail-429")     # requests received for that model
 
 Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models,
@@ -15,7 +17,10 @@ Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddi
 /v1/images/edits (URL images served at /_fake/images/<id>.png) and /v1/rerank (a local TEI/vLLM-style
 reranker); Anthropic /anthropic/v1/messages and /anthropic/v1/messages/count_tokens; OpenRouter
 /openrouter/api/v1/chat/completions (images with "modalities") and /models; Cohere /cohere/v2/rerank
-and /cohere/v1/rerank; Jina /jina/v1/rerank. Every generating route takes the same faults.
+and /cohere/v1/rerank; Jina /jina/v1/rerank; Azure OpenAI
+/azure/openai/deployments/{name}/chat/completions and /embeddings (?api-version=, `api-key`; azure_fmt.py);
+Cloudflare /cloudflare/client/v4/accounts/{id}/ai/v1/chat/completions and /embeddings. Every
+generating route takes the same faults.
 Multipart requests are recorded with `json` = the form fields (`name[]` fields as lists under
 `name`) plus "file_size" (bytes of all files), "file_name" (the first file's) and "files".
 
@@ -43,6 +48,8 @@ from aiohttp import BodyPartReader, web
 
 from . import media_fmt as media
 from .anthropic_fmt import AnthropicFormat
+from .azure_fmt import AzureFormat
+from .cloudflare_fmt import CloudflareFormat
 from .completions_fmt import CompletionsFormat
 from .faults import STATUS_KINDS, Fault, parse_fault
 from .openai_fmt import OpenAIFormat
@@ -109,6 +116,7 @@ class FakeUpstream:
         self._openrouter = OpenRouterFormat(catalog_path)
         self._cohere, self._cohere_v1 = CohereFormat("2"), CohereFormat("1")
         self._jina, self._local_rerank = JinaFormat(), LocalRerankFormat()
+        self._azure, self._cloudflare = AzureFormat(), CloudflareFormat()
         self._images: set[str] = set()  # ids of the URL images handed out, served by GET /_fake/images/
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -141,6 +149,15 @@ class FakeUpstream:
     def jina_base(self) -> str:
         """Jina's API root (as https://api.jina.ai): POST {jina_base}/v1/rerank."""
         return self.base_url + "/jina"
+
+    @property
+    def azure_base(self) -> str:
+        """An Azure OpenAI resource's endpoint (as https://<resource>.openai.azure.com)."""
+        return self.base_url + "/azure"
+
+    def cloudflare_base(self, account: str = "fake-account") -> str:
+        """Workers AI's OpenAI-compatible root for `account` (as https://api.cloudflare.com/...)."""
+        return f"{self.base_url}/cloudflare/client/v4/accounts/{account}/ai/v1"
 
     # control
 
@@ -247,6 +264,12 @@ class FakeUpstream:
         add("POST", "/anthropic/v1/messages/count_tokens", partial(self._count_tokens, fmt=an))
         add("POST", "/openrouter/api/v1/chat/completions", partial(self._chat, fmt=orr))
         add("GET", "/openrouter/api/v1/models", partial(self._models, fmt=orr))
+        azure = "/azure/openai/deployments/{deployment}"
+        add("POST", azure + "/chat/completions", partial(self._azure_call, handler=self._chat))
+        add("POST", azure + "/embeddings", partial(self._azure_call, handler=self._embeddings))
+        cloudflare = "/cloudflare/client/v4/accounts/{account}/ai/v1"
+        add("POST", cloudflare + "/chat/completions", partial(self._chat, fmt=self._cloudflare))
+        add("POST", cloudflare + "/embeddings", partial(self._embeddings, fmt=self._cloudflare))
         add("POST", "/hooks/alert", self._webhook)
         add("GET", "/_fake/stats", self._stats)
         add("GET", "/_fake/requests", self._dump)
@@ -254,6 +277,22 @@ class FakeUpstream:
         add("POST", "/_fake/reset", self._reset)
         add("*", "/{tail:.*}", self._not_found)
         return app
+
+    async def _azure_call(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Azure's checks before OpenAI's handling: api-version, and the URL's deployment = body model."""
+        fmt = self._azure
+        early = fmt.version_error(request.query.get("api-version"))
+        if early is None:
+            try:  # read() is cached: the handler reads the same bytes again
+                body = orjson.loads(await request.read())
+            except orjson.JSONDecodeError:
+                body = None
+            model = body.get("model") if isinstance(body, dict) else None
+            early = fmt.wrong_deployment(request.match_info["deployment"], model)
+        if early is not None:
+            await self._receive(request)
+            return _respond(early)
+        return await handler(request, fmt=fmt)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         """A generic alert receiver (Slack-style incoming webhook): records the post, answers 200."""
@@ -595,6 +634,10 @@ class FakeUpstream:
             fmt = self._cohere
         elif path.startswith("/jina"):
             fmt = self._jina
+        elif path.startswith("/azure"):
+            fmt = self._azure
+        elif path.startswith("/cloudflare"):
+            fmt = self._cloudflare
         return _respond(fmt.not_found(request.method, path))
 
     # control endpoints, for a standalone fake driven from another process

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from rin.errors import InvalidRequest, RinError
+from rin.errors import InvalidRequest, RinError, UpstreamError
 from rin.params import validate_request
 from rin.providers import PROVIDERS
 from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, StreamParser, UpstreamRequest, Usage
@@ -95,6 +95,10 @@ class Codec:
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser:
         return PROVIDERS[dep.provider].adapter.stream_parser(req, dep)
+
+    def classify_error(self, dep: Deployment, status: int, headers: Any, body: bytes) -> UpstreamError:
+        """A non-2xx upstream answer as RIN's error (the adapter decides, by status and body)."""
+        return PROVIDERS[dep.provider].adapter.classify_error(status, headers, body)
 
     # the client's wire format
 
@@ -184,6 +188,16 @@ class FramedCodec(Codec):
             return native.build(req, dep)
         self.check(req, dep)
         return PROVIDERS[dep.provider].adapter.build_chat(self.adjust(req, dep), dep)
+
+    def classify_error(self, dep: Deployment, status: int, headers: Any, body: bytes) -> UpstreamError:
+        err = super().classify_error(dep, status, headers, body)
+        if status in (404, 405) and self.native(dep) is not None:
+            # an OpenAI-compatible server without this API (an older vLLM or Ollama, say): the
+            # deployment is fine for chat, so it is not cooled for it
+            err.counts_against_deployment = False
+            err.message += (f" ({dep.label} may not serve the {self.endpoint} API itself; RIN passes "
+                            f"{self.endpoint} requests through to {dep.provider} deployments.)")
+        return err
 
     def check(self, req: ChatRequest, dep: Deployment) -> None:
         """Refuses, before any upstream call, what `dep` can't do through chat."""

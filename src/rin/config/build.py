@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
@@ -21,6 +22,7 @@ from rin.cost import variant_key
 from rin.types import Deployment, ModelInfo, Secret
 
 _ENTRY_KEYS = ("model_name", "litellm_params", "model_info")
+_TEMPLATE_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
 
 
 class DeploymentBuilder:
@@ -75,7 +77,7 @@ class DeploymentBuilder:
             return None
         raw_params = raw.get("litellm_params") if isinstance(raw, dict) else None
         raw_base = raw_params.get("api_base", raw_params.get("base_url")) if isinstance(raw_params, dict) else None
-        return self._deployment(model, index, str(raw_base or ""), [var for _, var in unset])
+        return self._deployment(model, index, str(raw_base or ""), unset)
 
     def _sort_params(self, params: dict[str, Any], path: KeyPath) -> dict[str, Any]:
         """Drop the LiteLLM-only keys, accept `base_url` for `api_base`, flag likely typos."""
@@ -97,12 +99,20 @@ class DeploymentBuilder:
             out[key] = value
         return out
 
-    def _deployment(self, entry: ModelEntry, index: int, raw_base: str, unset: list[str]) -> Deployment:
+    def _deployment(
+        self, entry: ModelEntry, index: int, raw_base: str, unset: list[tuple[KeyPath, str]]
+    ) -> Deployment:
         from rin import providers  # the registry imports every adapter; keep config importable alone
 
         params = entry.litellm_params
         provider, provider_model = _split(params, providers.split_model)
-        api_key, api_base, reason = self._endpoint(params, provider, providers.PROVIDERS.get(provider), unset)
+        spec = providers.PROVIDERS.get(provider)
+        headers = self._headers(provider, params)
+        api_key, api_base, reason = self._endpoint(params, provider, spec, [var for _, var in unset], headers)
+        api_version = params.api_version or (self.env.get(spec.api_version_env) if spec and spec.api_version_env
+                                             else None) or None
+        if spec is not None and spec.endpoint_required:
+            self._require_endpoint(spec, index, api_base, api_version, {p[-1] for p, _ in unset})
         info = model_info(entry.model_info or ModelInfoSection(), params)
         dep = Deployment(
             model_name=entry.model_name,
@@ -112,33 +122,67 @@ class DeploymentBuilder:
             id=(entry.model_info.id if entry.model_info and entry.model_info.id else
                 _stable_id(entry.model_name, params.model, raw_base, index)),
             api_key=Secret(api_key) if api_key else None,
-            extra_headers=self._headers(provider, params),
+            extra_headers=headers,
             defaults=_defaults(params),
             info=info,
             disabled_reason=reason,
             **_typed_fields(params),
         )
+        dep.api_version = api_version
         self._check(dep, index)
         return dep
 
     def _endpoint(
-        self, params: LiteLLMParams, provider: str, spec: Any, unset: list[str]
+        self, params: LiteLLMParams, provider: str, spec: Any, unset: list[str], headers: dict[str, str]
     ) -> tuple[str, str, str | None]:
         """Key and base URL (config, else the provider's variables, else its default), and why the
-        deployment cannot be used, if it cannot."""
-        api_key = params.api_key or (self.env.get(spec.api_key_env, "") if spec and spec.api_key_env else "")
+        deployment cannot be used, if it cannot. An Entra ID token goes into `headers`."""
+        api_key, token = self._credential(params, spec)
+        if token and "authorization" not in {k.lower() for k in headers}:
+            headers["authorization"] = "Bearer " + token
         api_base = params.api_base or (self.env.get(spec.api_base_env, "") if spec and spec.api_base_env else "")
-        api_base = (api_base or (spec.default_api_base if spec else None) or "").rstrip("/")
+        template_var = None
+        if not api_base and spec and spec.default_api_base:
+            api_base, template_var = _fill(spec.default_api_base, self.env)
+        api_base = api_base.rstrip("/")
         if spec is None:
             return api_key, api_base, f"provider '{provider}' is not supported by RIN"
         if unset:
             return api_key, api_base, f"{unset[0]} is not set"
-        if not api_key and spec.key_required and spec.api_key_env:
+        if not api_key and not token and spec.key_required and spec.api_key_env:
             return api_key, api_base, f"{spec.api_key_env} is not set"
+        if template_var:
+            return api_key, api_base, f"{template_var} is not set"
         if not api_base:
             where = f"litellm_params.api_base or {spec.api_base_env}" if spec.api_base_env else "litellm_params.api_base"
             return api_key, api_base, f"{provider} needs an api_base: set {where}"
         return api_key, api_base, None
+
+    def _credential(self, params: LiteLLMParams, spec: Any) -> tuple[str, str]:
+        """(API key, Entra ID token): the config's api_key, else its azure_ad_token, else the
+        provider's key variable, else its token variable (AZURE_AD_TOKEN)."""
+        if params.api_key:
+            return params.api_key, ""
+        takes_token = bool(spec and spec.ad_token_env)
+        if takes_token and params.azure_ad_token:
+            return "", params.azure_ad_token
+        key = self.env.get(spec.api_key_env, "") if spec and spec.api_key_env else ""
+        if key or not takes_token:
+            return key, ""
+        return "", self.env.get(spec.ad_token_env, "")
+
+    def _require_endpoint(
+        self, spec: Any, index: int, api_base: str, api_version: str | None, unset_keys: set[Any]
+    ) -> None:
+        """A provider with no default endpoint (Azure): a missing api_base or api_version is a config
+        error naming the key to add (a reference to an unset variable only disables the model)."""
+        path: KeyPath = ("model_list", index, "litellm_params")
+        if not api_base and "api_base" not in unset_keys:
+            self.problems.error(path, f"{spec.name} needs api_base: add litellm_params.api_base "
+                                      f"(e.g. https://<resource>.openai.azure.com) or set {spec.api_base_env}")
+        if not api_version and "api_version" not in unset_keys:
+            self.problems.error(path, f"{spec.name} needs api_version: add litellm_params.api_version "
+                                      f"(e.g. \"2024-10-21\") or set {spec.api_version_env}")
 
     def _headers(self, provider: str, params: LiteLLMParams) -> dict[str, str]:
         """Config's extra_headers, over OpenRouter's attribution headers for OpenRouter models."""
@@ -188,9 +232,28 @@ def _typed_fields(params: LiteLLMParams) -> dict[str, Any]:
     }
     if params.weight is not None:
         fields["weight"] = params.weight
-    if params.drop_params is not None:
+    drop = list(params.additional_drop_params or ())
+    if isinstance(params.drop_params, list):
+        drop += params.drop_params  # LiteLLM reads a list here as additional_drop_params
+    elif params.drop_params is not None:
         fields["drop_params"] = params.drop_params
+    if drop:
+        fields["additional_drop_params"] = tuple(dict.fromkeys(drop))
     return fields
+
+
+def _fill(template: str, env: Mapping[str, str]) -> tuple[str, str | None]:
+    """`template` with each `{VAR}` replaced by its value, and the first variable that is unset."""
+    missing = None
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = env.get(match.group(1), "")
+        if not found and missing is None:
+            missing = match.group(1)
+        return found
+
+    return _TEMPLATE_VAR.sub(value, template), missing
 
 
 def _defaults(params: LiteLLMParams) -> dict[str, Any]:

@@ -82,7 +82,7 @@ PARAMS = frozenset({
     "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
     "aws_profile_name", "aws_role_name", "aws_session_name", "aws_web_identity_token",
     "aws_bedrock_runtime_endpoint", "vertex_project", "vertex_location", "vertex_credentials",
-    "azure_ad_token", "azure_ad_token_provider", "tenant_id", "client_id", "client_secret",
+    "azure_ad_token_provider", "tenant_id", "client_id", "client_secret",
     "auto_router_config", "auto_router_default_model", "auto_router_embedding_model",
     "health_check_model", "health_check_timeout", "cache_creation_input_audio_token_cost",
     "input_cost_per_pixel", "output_cost_per_pixel", "input_cost_per_image",

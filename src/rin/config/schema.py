@@ -148,7 +148,12 @@ class LiteLLMParams(Prices):
     order: Int | None = None
     max_budget: Money | None = None
     budget_duration: Duration | None = None
-    drop_params: bool | None = None
+    #: true: LiteLLM's "drop unsupported params"; a list of names: LiteLLM's additional_drop_params
+    drop_params: bool | list[NonEmpty] | None = None
+    #: request parameters never sent to this deployment (LiteLLM's name)
+    additional_drop_params: list[NonEmpty] | None = None
+    #: an Entra ID (Azure AD) token, sent as `Authorization: Bearer` instead of an `api-key`
+    azure_ad_token: Text | None = None
     cooldown_time: NonNegFloat | None = None
     # request defaults that are range-checked here and passed on in Deployment.defaults
     temperature: Temperature | None = None
@@ -241,9 +246,9 @@ class GeneralSection(_Strict):
     user_header_name: NonEmpty | None = None
     max_end_user_budget: Money | None = None
     disable_spend_logs: bool | None = None
-    #: LiteLLM's name: seconds between batched spend writes (RIN: 0.25; what a hard kill can lose)
-    proxy_batch_write_at: Annotated[float, BeforeValidator(_not_bool), AfterValidator(_positive),
-                                    _between(0, 60)] | None = None
+    #: LiteLLM's name: seconds between batched spend writes (RIN: 0.25; what a hard kill can lose).
+    #: Any value LiteLLM takes loads; rin.config.settings warns about the unusual ones.
+    proxy_batch_write_at: NonNegFloat | None = None
     global_max_parallel_requests: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
 
 

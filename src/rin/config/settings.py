@@ -35,6 +35,9 @@ _MODEL_COST_IGNORED = frozenset({"litellm_provider", "supports_system_messages",
                                  "supports_prompt_caching", "supports_audio_input", "supports_audio_output",
                                  "supports_pdf_input", "supports_web_search", "source", "deprecation_date"})
 
+#: proxy_batch_write_at above this many seconds loads with a warning
+_BATCH_WARN_ABOVE = 60.0
+
 #: where a key misplaced into another section belongs
 _HOME = {
     **{k: "router_settings" for k in RouterSection.model_fields},
@@ -126,7 +129,22 @@ class SettingsBuilder:
             values["master_key"] = Secret(values["master_key"]) if values["master_key"] else None
         if "model_cost" in values:
             values["model_cost"] = self._model_cost(values["model_cost"], ("general_settings", "model_cost"))
+        if "proxy_batch_write_at" in values:
+            values["proxy_batch_write_at"] = self._batch_interval(values["proxy_batch_write_at"])
         return GeneralSettings(**values)
+
+    def _batch_interval(self, seconds: float) -> float:
+        """LiteLLM takes any interval; RIN uses it as given, warning when a hard kill could lose
+        more than a minute of spend rows. Zero would make the ledger writer spin: that one is raised."""
+        path = ("general_settings", "proxy_batch_write_at")
+        if seconds == 0:
+            minimum = GeneralSettings().proxy_batch_write_at
+            self.problems.warn(path, f"0 would make the spend writer spin; using {minimum:g} s (RIN's default)")
+            return minimum
+        if seconds > _BATCH_WARN_ABOVE:
+            self.problems.warn(path, f"{seconds:g} s between spend writes: a hard kill can lose up to that much "
+                                     f"of the ledger (RIN's default is 0.25 s); used as given")
+        return seconds
 
     def _model_cost(self, value: dict[str, Any], path: KeyPath) -> dict[str, ModelInfo]:
         out: dict[str, ModelInfo] = {}

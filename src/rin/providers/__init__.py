@@ -1,7 +1,9 @@
 """The provider registry: a `litellm_params.model` prefix names a provider, and the provider an adapter.
 
 Adding an OpenAI-compatible provider is one `ProviderSpec` line below; anything else is one adapter
-module implementing `rin.providers.base.Adapter`.
+module implementing `rin.providers.base.Adapter`. A `default_api_base` may name variables in braces
+(`{CLOUDFLARE_ACCOUNT_ID}`): they are filled at load time, and a model whose variable is unset
+loads disabled, naming it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rin.providers.anthropic import AnthropicAdapter
+from rin.providers.azure import AzureAdapter, AzureAIAdapter
 from rin.providers.base import Adapter
+from rin.providers.cloudflare import CloudflareAdapter
 from rin.providers.openai import OpenAIAdapter
 from rin.providers.openrouter import OpenRouterAdapter
 
@@ -25,6 +29,13 @@ class ProviderSpec:
     api_base_env: str | None = None
     #: local servers (ollama, vLLM) work without a key
     key_required: bool = True
+    #: the variable holding the API version when litellm_params has no api_version
+    api_version_env: str | None = None
+    #: a deployment without api_base or api_version is a config error, not a disabled model
+    #: (Azure: there is no default endpoint, and every URL carries the version)
+    endpoint_required: bool = False
+    #: the variable holding an Entra ID token; set for providers that take `azure_ad_token`
+    ad_token_env: str | None = None
 
 
 _openai = OpenAIAdapter()
@@ -35,6 +46,12 @@ _SPECS = [
                  "ANTHROPIC_API_BASE"),
     ProviderSpec("openrouter", OpenRouterAdapter(), "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
                  "OPENROUTER_API_BASE"),
+    ProviderSpec("azure", AzureAdapter(), None, "AZURE_API_KEY", "AZURE_API_BASE",
+                 api_version_env="AZURE_API_VERSION", endpoint_required=True, ad_token_env="AZURE_AD_TOKEN"),
+    ProviderSpec("azure_ai", AzureAIAdapter(), None, "AZURE_AI_API_KEY", "AZURE_AI_API_BASE"),
+    ProviderSpec("cloudflare", CloudflareAdapter(),
+                 "https://api.cloudflare.com/client/v4/accounts/{CLOUDFLARE_ACCOUNT_ID}/ai/v1",
+                 "CLOUDFLARE_API_KEY", "CLOUDFLARE_API_BASE"),
     ProviderSpec("text-completion-openai", _openai, "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_API_BASE"),
     ProviderSpec("groq", _openai, "https://api.groq.com/openai/v1", "GROQ_API_KEY", "GROQ_API_BASE"),
     ProviderSpec("mistral", _openai, "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "MISTRAL_API_BASE"),
@@ -68,7 +85,7 @@ PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
 #: LiteLLM prefixes RIN recognises but does not speak: such deployments load, disabled, with a reason.
 UNSUPPORTED = frozenset({
-    "azure", "azure_ai", "bedrock", "vertex_ai", "sagemaker", "cloudflare", "huggingface", "replicate",
+    "bedrock", "vertex_ai", "sagemaker", "huggingface", "replicate",
     "watsonx", "databricks", "predibase", "ai21", "palm", "cohere_chat",
 })
 

@@ -39,6 +39,8 @@ class AnthropicMessagesNative:
             if value is not None and key not in body and (key == "max_tokens" or not sampling):
                 body[key] = value
                 sampling = sampling or key != "max_tokens"
+        for name in dep.additional_drop_params:
+            body.pop(name, None)
         out = self.headers(dep)
         if req.forward_headers:
             out.update(req.forward_headers)

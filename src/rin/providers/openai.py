@@ -203,7 +203,7 @@ class OpenAIAdapter:
         return None
 
     def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
-        out = {k: v for k, v in body.items() if k not in _GATEWAY_FIELDS}
+        out = {k: v for k, v in body.items() if k not in _GATEWAY_FIELDS and k not in dep.additional_drop_params}
         out["model"] = dep.provider_model
         return UpstreamRequest("POST", self.url(dep, "/embeddings"), self.headers(dep), orjson.dumps(out))
 

@@ -48,6 +48,8 @@ class OpenAINative:
             name = limit if key == "max_tokens" else key
             if name in _DEFAULTS and name not in body:
                 body[name] = value
+        for name in dep.additional_drop_params:
+            body.pop(name, None)
         if req.stream and self.path == "/completions":
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return UpstreamRequest("POST", self.adapter.url(dep, self.path), self.adapter.headers(dep),

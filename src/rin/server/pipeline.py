@@ -18,7 +18,6 @@ from typing import Any
 from rin.cache import CacheKey, CachedAnswer, StreamRecorder, cache_scope, cacheable
 from rin.codecs.base import Codec
 from rin.errors import RinError, UpstreamError
-from rin.providers import PROVIDERS
 from rin.providers.sse import SSEDecoder
 from rin.router import RequestState
 from rin.server.responses import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
@@ -109,7 +108,7 @@ class Pipeline:
             up = codec.build(req, dep)
             resp = await transport.send(up, dep.label, timeout)
             if resp.status >= 300:
-                raise PROVIDERS[dep.provider].adapter.classify_error(resp.status, resp.headers, resp.body)
+                raise codec.classify_error(dep, resp.status, resp.headers, resp.body)
             return codec.parse(resp.body, req, dep)
 
         try:
@@ -196,8 +195,7 @@ class Pipeline:
             resp = await transport.open_stream(up, dep.label, timeout, dep.stream_timeout or idle)
             try:
                 if resp.status >= 300:
-                    raise PROVIDERS[dep.provider].adapter.classify_error(
-                        resp.status, resp.headers, await resp.read_all())
+                    raise codec.classify_error(dep, resp.status, resp.headers, await resp.read_all())
                 decoder = RawDecoder() if codec.raw_stream else SSEDecoder()
                 opened = OpenStream(resp, decoder, codec.stream_parser(req, dep), dep.label)
                 async with asyncio.timeout(timeout):
