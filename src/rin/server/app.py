@@ -151,7 +151,8 @@ class App:
                 methods = _STORED_RESPONSE
                 scope["rin.path"] = path
             if methods is None:
-                raise RouteNotFound(f"There is no route {path}. The API lives under /v1 (e.g. /v1/chat/completions).")
+                hint = "" if path.startswith("/v1/") else " The API lives under /v1 (e.g. /v1/chat/completions)."
+                raise RouteNotFound(f"There is no route {path}.{hint}")
             handler = methods.get(scope["method"])
             if handler is None:
                 raise MethodNotAllowed(f"{path} accepts {', '.join(methods)}, not {scope['method']}.")
