@@ -92,6 +92,44 @@ _COMPLETIONS = {
     },
 }
 _RESPONSE_ID = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_AUDIO_FORM = {
+    "type": "object", "required": ["file", "model"],
+    "properties": {"file": {"type": "string", "format": "binary"}, "model": {"type": "string"},
+                   "language": {"type": "string"}, "prompt": {"type": "string"},
+                   "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+                   "temperature": {"type": "number", "minimum": 0, "maximum": 1}},
+}
+_SPEECH = {
+    "type": "object", "required": ["model", "input", "voice"],
+    "properties": {"model": {"type": "string"}, "input": {"type": "string", "maxLength": 4096},
+                   "voice": {"type": "string"}, "instructions": {"type": "string"},
+                   "response_format": {"type": "string", "enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
+                   "speed": {"type": "number", "minimum": 0.25, "maximum": 4}},
+}
+_IMAGES = {
+    "type": "object", "required": ["model", "prompt"],
+    "properties": {"model": {"type": "string"}, "prompt": {"type": "string"},
+                   "n": {"type": "integer", "minimum": 1, "maximum": 10}, "size": {"type": "string"},
+                   "quality": {"type": "string"}, "response_format": {"type": "string", "enum": ["url", "b64_json"]},
+                   "user": {"type": "string"}},
+}
+_IMAGE_EDIT_FORM = {
+    "type": "object", "required": ["image", "prompt", "model"],
+    "properties": {"image": {"type": "string", "format": "binary"}, "mask": {"type": "string", "format": "binary"},
+                   "prompt": {"type": "string"}, "model": {"type": "string"}, "n": {"type": "integer"},
+                   "size": {"type": "string"}},
+}
+_RERANK = {
+    "type": "object", "required": ["model", "query", "documents"],
+    "properties": {"model": {"type": "string"}, "query": {"type": "string"},
+                   "documents": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                   "top_n": {"type": "integer", "minimum": 1}, "return_documents": {"type": "boolean"}},
+}
+
+
+def _multipart(op: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    return op
 
 
 def _anthropic(op: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +169,14 @@ SPEC: dict[str, Any] = {
         "/v1/responses/{response_id}": {"get": _op("A stored response of this caller", params=_RESPONSE_ID),
                                         "delete": _op("Delete a stored response of this caller", params=_RESPONSE_ID)},
         "/v1/completions": {"post": _op("Legacy text completions (JSON, or SSE with stream: true)", body=_COMPLETIONS)},
+        "/v1/audio/transcriptions": {"post": _multipart(_op("Speech to text (billed per second)"), _AUDIO_FORM)},
+        "/v1/audio/translations": {"post": _multipart(_op("Speech to English text (billed per second)"),
+                                                      _AUDIO_FORM)},
+        "/v1/audio/speech": {"post": _op("Text to speech: the audio streams back (billed per character)",
+                                         body=_SPEECH)},
+        "/v1/images/generations": {"post": _op("Image generation (billed per image or token)", body=_IMAGES)},
+        "/v1/images/edits": {"post": _multipart(_op("Image edits (billed per image or token)"), _IMAGE_EDIT_FORM)},
+        "/v1/rerank": {"post": _op("Rerank documents against a query (Cohere / Jina shape)", body=_RERANK)},
         "/v1/models": {"get": _op("Models, with RIN's metadata")},
         "/model/info": {"get": _op("Every deployment and its status")},
         "/spend/logs": {"get": _op("Ledger rows, newest first", params=[
@@ -154,8 +200,9 @@ def spec_for(models: list[str]) -> dict[str, Any]:
 
     spec = copy.deepcopy(SPEC)
     if models:
-        for path in ("/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/messages/count_tokens",
-                     "/v1/responses", "/v1/completions"):
-            schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
-            schema["properties"]["model"] = {"type": "string", "enum": sorted(models)}
+        for path, op in spec["paths"].items():
+            body = op.get("post", {}).get("requestBody", {}).get("content", {})
+            for form in body.values():
+                if "model" in form["schema"].get("properties", {}):
+                    form["schema"]["properties"]["model"] = {"type": "string", "enum": sorted(models)}
     return spec
