@@ -210,3 +210,13 @@ def test_openrouter_image_models_draw_through_chat(gw, upstream):
     assert sent.json["messages"] == [{"role": "user", "content": "a green fox"}]
     [row] = rows_for(gw, raw.headers["x-rin-request-id"])
     assert row["endpoint"] == "images" and row["billed_unit"] == "images" and float(row["cost"]) > 0
+
+
+def test_the_upload_limit_comes_from_the_config(fake, tmp_path, upstream):
+    config = media_config(fake)
+    config["general_settings"] = {"max_upload_size_mb": 1}
+    with Gateway(config, tmp_path, env={**KEYS, "COHERE_API_KEY": "co-x"}) as gw:
+        with pytest.raises(openai.APIStatusError) as caught:
+            gw.openai().audio.transcriptions.create(model="whisper-1", file=("a.wav", wav_bytes(70.0), "audio/wav"))
+        assert caught.value.status_code == 413 and "max_upload_size_mb" in caught.value.message
+        assert gw.openai().audio.transcriptions.create(model="whisper-1", file=("b.wav", wav_bytes(1.0), "audio/wav"))

@@ -53,8 +53,9 @@ class Codec:
     raw_stream = False
     #: the model_info.mode values this endpoint serves (rin.codecs.modes)
     modes: frozenset[str] = frozenset({"chat", "completion", "responses"})
-    #: a larger request body than general_settings.max_request_size_mb allows (uploads), or None
-    upload_limit: int | None = None
+    #: the body is an upload, limited by general_settings.max_upload_size_mb (25 MB by default)
+    # rather than max_request_size_mb
+    takes_uploads = False
     #: the body is multipart/form-data (decode gets the request headers, for the boundary)
     multipart = False
 

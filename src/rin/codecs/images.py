@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from rin.codecs.base import parse_json_body
-from rin.codecs.media import MediaCodec, UPLOAD_LIMIT, _json, _model
+from rin.codecs.media import MediaCodec, _json, _model
 from rin.codecs.multipart import parse_form
 from rin.errors import InvalidRequest, UpstreamProtocolError
 from rin.providers import PROVIDERS
@@ -79,7 +79,7 @@ class ImagesCodec(MediaCodec):
 class ImageEditsCodec(ImagesCodec):
     endpoint = "image_edits"
     multipart = True
-    upload_limit = UPLOAD_LIMIT
+    takes_uploads = True
 
     def decode(self, raw: bytes, request_id: str, user_header: str | None,
                headers: dict[bytes, bytes] | None = None) -> ChatRequest:

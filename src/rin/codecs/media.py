@@ -22,9 +22,6 @@ from rin.errors import InvalidRequest, UpstreamProtocolError
 from rin.providers import PROVIDERS
 from rin.types import ChatRequest, ChatResult, Deployment, UpstreamRequest, Usage
 
-#: OpenAI's upload limit for audio files
-UPLOAD_LIMIT = 25 * 1024 * 1024
-
 #: the audio formats OpenAI accepts, by their first bytes
 _AUDIO_MAGIC = ((b"RIFF", "wav"), (b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"\xff\xf3", "mp3"), (b"\xff\xf2", "mp3"),
                 (b"OggS", "ogg"), (b"fLaC", "flac"), (b"\x1aE\xdf\xa3", "webm"))
@@ -86,7 +83,7 @@ class TranscriptionCodec(MediaCodec):
 
     modes = frozenset({"audio_transcription"})
     multipart = True
-    upload_limit = UPLOAD_LIMIT
+    takes_uploads = True
 
     def __init__(self, endpoint: str = "transcriptions") -> None:
         self.endpoint = endpoint

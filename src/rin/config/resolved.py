@@ -53,6 +53,8 @@ class GeneralSettings:
     #: per-model prices from general_settings.model_cost, USD per token
     model_cost: dict[str, ModelInfo] = field(default_factory=dict)
     max_request_size_mb: float = 10.0
+    #: uploads (audio, images to edit) may be this large: OpenAI's own limit by default
+    max_upload_size_mb: float = 25.0
     #: header naming the end user (Open WebUI: X-OpenWebUI-User-Email / -Id)
     user_header_name: str | None = None
     max_end_user_budget: Decimal | None = None

@@ -243,6 +243,8 @@ class GeneralSection(_Strict):
     alert_webhook_url: Text | None = None
     model_cost: dict[str, Any] | None = None
     max_request_size_mb: Positive | None = None
+    #: RIN's: the limit of an upload (audio to transcribe, an image to edit); OpenAI's is 25 MB
+    max_upload_size_mb: Positive | None = None
     user_header_name: NonEmpty | None = None
     max_end_user_budget: Money | None = None
     disable_spend_logs: bool | None = None

@@ -200,12 +200,11 @@ class App:
         return key
 
     async def read_body(self, scope: dict[str, Any], receive: Receive, upload_limit: int | None = None) -> bytes:
-        """The whole body, within general_settings.max_request_size_mb (or an upload endpoint's larger
-        limit: OpenAI's 25 MB for audio and images)."""
+        """The whole body, within general_settings.max_request_size_mb (an upload's: max_upload_size_mb)."""
         limit = int(self.rt.config.general.max_request_size_mb * 1024 * 1024)
         where = "general_settings.max_request_size_mb"
-        if upload_limit is not None and upload_limit > limit:
-            limit, where = upload_limit, "the upload limit of this endpoint"
+        if upload_limit is not None:
+            limit, where = upload_limit, "general_settings.max_upload_size_mb"
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit} bytes ({where}).")
@@ -228,7 +227,9 @@ class App:
 
     async def serve(self, codec: Codec, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         """Any model endpoint: the codec decodes, the one pipeline does the rest."""
-        raw = await self.read_body(scope, receive, codec.upload_limit)
+        general = self.rt.config.general
+        raw = await self.read_body(scope, receive, int(general.max_upload_size_mb * 1024 * 1024)
+                                   if codec.takes_uploads else None)
         header_name = self.rt.config.general.user_header_name
         user = _header(scope, header_name.lower().encode()) if header_name else None
         if codec.multipart:
