@@ -314,3 +314,11 @@ def test_pass_through_defaults_add_one_sampling_setting_and_the_cache_keys_the_c
         hits = [c.completions.with_raw_response.create(model="gpt-instruct", prompt="def f(", suffix=s,
                                                        max_tokens=5).headers["x-rin-cache-hit"] for s in ("a", "b")]
         assert hits == ["false", "false"]
+
+
+def test_claude_codes_json_user_id_is_recorded_as_its_account(gw):
+    ids = '{"device_id":"dev-42","account_uuid":"","session_id":"s-1"}'
+    raw = client(gw).messages.with_raw_response.create(model="claude", max_tokens=20, metadata={"user_id": ids},
+                                                       messages=[{"role": "user", "content": "who"}])
+    [row] = rows_for(gw, raw.headers["x-rin-request-id"])
+    assert row["user"] == "dev-42"  # the account is blank: the device stands for the person

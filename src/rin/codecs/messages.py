@@ -38,7 +38,7 @@ class MessagesCodec(FramedCodec):
             raise InvalidRequest("model: field required (name one of the models listed by GET /v1/models).",
                                  param="model")
         stream = chat.get("stream") is True
-        user = chat.get("user") if isinstance(chat.get("user"), str) else None
+        user = _user(chat.get("user"))
         return ChatRequest(chat, model, stream, False, user_header or user, request_id, len(raw),
                            endpoint=self.endpoint, native=body)
 
@@ -76,3 +76,20 @@ class MessagesCodec(FramedCodec):
 
     def stream_error(self, err: RinError, parser: StreamParser | None) -> bytes:
         return error_frame(err)
+
+
+def _user(value: object) -> str | None:
+    """metadata.user_id as the ledger's user. Claude Code sends a JSON object there (device, account
+    and session ids): its account, else its device, so one person is one user across sessions."""
+    if not isinstance(value, str):
+        return None
+    if value.startswith("{"):
+        try:
+            ids = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        if isinstance(ids, dict):
+            for key in ("account_uuid", "user_id", "device_id"):
+                if isinstance(ids.get(key), str) and ids[key]:
+                    return ids[key]
+    return value
