@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from types import TracebackType
 
 import aiohttp
@@ -117,7 +118,7 @@ class Transport:
         with translate_errors(label, "waiting for the answer"):
             async with asyncio.timeout(timeout):
                 async with self.session.request(
-                    up.method, up.url, data=up.body, headers=up.headers, allow_redirects=False
+                    up.method, up.url, data=_body(up), headers=up.headers, allow_redirects=False
                 ) as resp:
                     body = await resp.read()
                     return Response(resp.status, resp.headers, body)
@@ -129,6 +130,22 @@ class Transport:
         with translate_errors(label, "waiting for response headers"):
             async with asyncio.timeout(first_byte_timeout):
                 resp = await self.session.request(
-                    up.method, up.url, data=up.body, headers=up.headers, allow_redirects=False
+                    up.method, up.url, data=_body(up), headers=up.headers, allow_redirects=False
                 )
         return StreamResponse(resp, label, idle_timeout)
+
+
+def _body(up: UpstreamRequest) -> Any:
+    """The bytes, or for an upload assembled from pieces of the client's body (rin.codecs.multipart)
+    those pieces as they are: sent one after another under their total Content-Length, never joined
+    into a second copy."""
+    body = up.body
+    if isinstance(body, bytes):
+        return body
+    up.headers["content-length"] = str(sum(len(piece) for piece in body))
+
+    async def pieces() -> Any:
+        for piece in body:
+            yield piece
+
+    return pieces()

@@ -156,7 +156,8 @@ class UpstreamRequest:
     method: str
     url: str
     headers: dict[str, str]
-    body: bytes
+    #: the body, or pieces of it sent in order without joining them (uploads: rin.transport._body)
+    body: "bytes | tuple[bytes | memoryview, ...]"
     stream: bool = False
 
 

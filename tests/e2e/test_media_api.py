@@ -31,6 +31,7 @@ def media_config(fake) -> dict:
         "model_list": [
             deployment("whisper-1", "openai/whisper-1", o, model_info={"input_cost_per_second": 0.0001}),
             deployment("stt-fails", "openai/whisper-fail-500", o, model_info={"mode": "audio_transcription"}),
+            deployment("speech-to-text", "openai/whisper-1", o, model_info={"input_cost_per_second": 0.0001}),
             deployment("tts-1", "openai/tts-1", o, model_info={"input_cost_per_character": 0.000015}),
             deployment("dall-e-3", "openai/dall-e-3", o, model_info={"output_cost_per_image": 0.04}),
             deployment("gpt-image-1", "openai/gpt-image-1", o),
@@ -220,3 +221,13 @@ def test_the_upload_limit_comes_from_the_config(fake, tmp_path, upstream):
             gw.openai().audio.transcriptions.create(model="whisper-1", file=("a.wav", wav_bytes(70.0), "audio/wav"))
         assert caught.value.status_code == 413 and "max_upload_size_mb" in caught.value.message
         assert gw.openai().audio.transcriptions.create(model="whisper-1", file=("b.wav", wav_bytes(1.0), "audio/wav"))
+
+
+def test_an_upload_goes_upstream_under_another_model_name_without_chunking(gw, upstream):
+    audio = wav_bytes(2.5)
+    answer = gw.openai().audio.transcriptions.create(model="speech-to-text", file=("d.wav", audio, "audio/wav"))
+    assert "2.5" in answer.text
+    sent = upstream.requests[-1]
+    assert sent.json["model"] == "whisper-1" and sent.json["file_size"] == len(audio)
+    # the pieces of the client's body went out under one Content-Length, not chunked
+    assert "transfer-encoding" not in sent.headers and int(sent.headers["content-length"]) > len(audio)

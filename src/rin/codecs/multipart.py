@@ -41,12 +41,14 @@ class Form:
     def data(self, part: Part) -> memoryview:
         return memoryview(self.raw)[part.span[0]:part.span[1]]
 
-    def with_value(self, name: str, value: str) -> bytes:
-        """The body with text field `name` set to `value` (one new copy, made for the upstream)."""
+    def with_value(self, name: str, value: str) -> tuple[memoryview | bytes, ...]:
+        """The body with text field `name` set to `value`, as pieces of the original around the new
+        value: the transport sends them in order, so the upload is never copied."""
+        view = memoryview(self.raw)
         for part in self.parts:
             if part.name == name and part.filename is None:
                 start, end = part.span
-                return b"".join((memoryview(self.raw)[:start], value.encode(), memoryview(self.raw)[end:]))
+                return (view[:start], value.encode(), view[end:])
         raise InvalidRequest(f"'{name}' is required.", param=name)
 
 
