@@ -16,7 +16,6 @@ import pytest
 from openai.types import ImagesResponse
 from openai.types.audio import Transcription, TranscriptionVerbose, Translation, TranslationVerbose
 
-from tests.fakes import FakeUpstream
 from tests.fakes.media_fmt import INVALID_FORMAT, PNG
 from tests.fakes.test_fake_upstream import post, sse_data
 
@@ -33,22 +32,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning"),  # the SDK marks translations so
     pytest.mark.filterwarnings("ignore:unread_data:DeprecationWarning"),  # inside aiohttp's multipart reader
 ]
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def oai(fake):
-    return openai.OpenAI(base_url=fake.openai_base, api_key="k", max_retries=0, timeout=5)
 
 
 def make_wav(seconds: float, rate: int = 16000) -> bytes:

@@ -11,7 +11,6 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from tests.fakes import FakeUpstream
 from tests.fakes.test_fake_upstream import post
 
 TOOLS = [
@@ -44,27 +43,6 @@ TOOL_EVENTS = [
     "response.output_item.done",
     "response.completed",
 ]
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def oai(fake):
-    return openai.OpenAI(base_url=fake.openai_base, api_key="k", max_retries=0, timeout=5)
-
-
-@pytest.fixture
-def claude(fake):
-    return anthropic.Anthropic(base_url=fake.anthropic_base, api_key="k", max_retries=0, timeout=5)
 
 
 def sse_events(raw: bytes) -> list[tuple[str, dict]]:

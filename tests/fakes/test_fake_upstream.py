@@ -26,27 +26,6 @@ TOOLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def oai(fake):
-    return openai.OpenAI(base_url=fake.openai_base, api_key="k", max_retries=0, timeout=5)
-
-
-@pytest.fixture
-def claude(fake):
-    return anthropic.Anthropic(base_url=fake.anthropic_base, api_key="k", max_retries=0, timeout=5)
-
-
 def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict, bytes]:
     """Raw HTTP, for asserting bytes and headers the SDKs hide."""
     headers = {"Content-Type": "application/json", **(headers or {"Authorization": "Bearer k"})}
