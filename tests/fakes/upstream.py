@@ -10,6 +10,7 @@ The only test double the project allows: RIN's tests and bench/ point the gatewa
         fake.jina_base                    # http://127.0.0.1:PORT/jina     (+ /v1/rerank)
         fake.azure_base                   # http://127.0.0.1:PORT/azure    (+ /openai/deployments/...)
         fake.cloudflare_base("acct")      # http://127.0.0.1:PORT/cloudflare/client/v4/accounts/acct/ai/v1
+        fake.gemini_base                  # http://127.0.0.1:PORT/gemini/v1beta
         fake.count("gpt-4o-fail-429")     # requests received for that model
 
 Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models,
@@ -19,8 +20,9 @@ reranker); Anthropic /anthropic/v1/messages and /anthropic/v1/messages/count_tok
 /openrouter/api/v1/chat/completions (images with "modalities") and /models; Cohere /cohere/v2/rerank
 and /cohere/v1/rerank; Jina /jina/v1/rerank; Azure OpenAI
 /azure/openai/deployments/{name}/chat/completions and /embeddings (?api-version=, `api-key`; azure_fmt.py);
-Cloudflare /cloudflare/client/v4/accounts/{id}/ai/v1/chat/completions and /embeddings. Every
-generating route takes the same faults.
+Cloudflare /cloudflare/client/v4/accounts/{id}/ai/v1/chat/completions and /embeddings; Gemini
+/gemini/v1beta/models/{model}:generateContent and :streamGenerateContent (`x-goog-api-key`; the
+recorded request's `model` is the URL's; gemini_fmt.py). Every generating route takes the same faults.
 Multipart requests are recorded with `json` = the form fields (`name[]` fields as lists under
 `name`) plus "file_size" (bytes of all files), "file_name" (the first file's) and "files".
 
@@ -51,6 +53,7 @@ from .anthropic_fmt import AnthropicFormat
 from .azure_fmt import AzureFormat
 from .cloudflare_fmt import CloudflareFormat
 from .completions_fmt import CompletionsFormat
+from .gemini_fmt import GeminiFormat
 from .faults import STATUS_KINDS, Fault, parse_fault
 from .openai_fmt import OpenAIFormat
 from .openrouter_fmt import OpenRouterFormat
@@ -59,7 +62,7 @@ from .responses_fmt import ResponsesFormat
 from .answer import Answer
 from .wire import GARBAGE, JSON, Reply
 
-Format = OpenAIFormat | AnthropicFormat  # OpenRouterFormat is an OpenAIFormat
+Format = OpenAIFormat | AnthropicFormat | GeminiFormat  # OpenRouterFormat is an OpenAIFormat
 RerankFormat = CohereFormat | JinaFormat  # LocalRerankFormat is a JinaFormat
 
 _SERVER_ERROR = Fault("status", status=500)
@@ -117,6 +120,7 @@ class FakeUpstream:
         self._cohere, self._cohere_v1 = CohereFormat("2"), CohereFormat("1")
         self._jina, self._local_rerank = JinaFormat(), LocalRerankFormat()
         self._azure, self._cloudflare = AzureFormat(), CloudflareFormat()
+        self._gemini = GeminiFormat()
         self._images: set[str] = set()  # ids of the URL images handed out, served by GET /_fake/images/
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -158,6 +162,11 @@ class FakeUpstream:
     def cloudflare_base(self, account: str = "fake-account") -> str:
         """Workers AI's OpenAI-compatible root for `account` (as https://api.cloudflare.com/...)."""
         return f"{self.base_url}/cloudflare/client/v4/accounts/{account}/ai/v1"
+
+    @property
+    def gemini_base(self) -> str:
+        """The Gemini API root with its version (as https://generativelanguage.googleapis.com/v1beta)."""
+        return self.base_url + "/gemini/v1beta"
 
     # control
 
@@ -270,6 +279,7 @@ class FakeUpstream:
         cloudflare = "/cloudflare/client/v4/accounts/{account}/ai/v1"
         add("POST", cloudflare + "/chat/completions", partial(self._chat, fmt=self._cloudflare))
         add("POST", cloudflare + "/embeddings", partial(self._embeddings, fmt=self._cloudflare))
+        add("POST", "/gemini/v1beta/models/{target}", self._gemini_call)
         add("POST", "/hooks/alert", self._webhook)
         add("GET", "/_fake/stats", self._stats)
         add("GET", "/_fake/requests", self._dump)
@@ -294,6 +304,25 @@ class FakeUpstream:
             return _respond(early)
         return await handler(request, fmt=fmt)
 
+    async def _gemini_call(self, request: web.Request) -> web.StreamResponse:
+        """`models/{model}:{method}`: the model and streaming come from the URL, not the body."""
+        model, _, method = request.match_info["target"].rpartition(":")
+        if method not in ("generateContent", "streamGenerateContent") or not model:
+            return await self._not_found(request)
+        stream = method == "streamGenerateContent"
+        if stream and request.query.get("alt") != "sse":  # without alt=sse Google streams a JSON array
+            await self._receive(request)
+            return _respond(self._gemini.bad_request("this fake streams only with ?alt=sse"))
+        fault = self._fault(model)
+        if stream and fault is not None and fault.kind == "content-policy":
+            # a blocked prompt on a stream is one SSE event, as the JSON answer would be
+            await self._receive(request, {"model": model, "stream": True})
+            if (early := self._gemini.auth_error(request.headers)) is not None:
+                return _respond(early)
+            headers = self._gemini.headers(self._gemini.stream_content_type)
+            return web.Response(status=200, body=b"data: " + self._gemini.blocked(model) + b"\n\n", headers=headers)
+        return await self._chat(request, fmt=self._gemini, patch={"model": model, "stream": stream})
+
     async def _webhook(self, request: web.Request) -> web.Response:
         """A generic alert receiver (Slack-style incoming webhook): records the post, answers 200."""
         await self._receive(request)
@@ -301,7 +330,9 @@ class FakeUpstream:
 
     # request handling
 
-    async def _receive(self, request: web.Request) -> tuple[dict | None, str | None]:
+    async def _receive(self, request: web.Request, patch: dict | None = None) -> tuple[dict | None, str | None]:
+        """The JSON body and its model, recorded. `patch` (what a URL says, e.g. Gemini's model and
+        method) is merged into the body returned, not into the one recorded; its model is recorded."""
         raw = await request.read()
         try:
             body = orjson.loads(raw) if raw else None
@@ -309,12 +340,15 @@ class FakeUpstream:
             body = None
         if not isinstance(body, dict):
             body = None
-        model = body.get("model") if body else None
+        recorded = body
+        if patch is not None and body is not None:
+            body = {**body, **patch}
+        model = (patch or {}).get("model") or (body.get("model") if body else None)
         model = model if isinstance(model, str) else None
         self.total += 1
         if self.record:
             headers = {k.lower(): v for k, v in request.headers.items()}
-            self.requests.append(RecordedRequest(request.path, headers, body, model, time.monotonic()))
+            self.requests.append(RecordedRequest(request.path, headers, recorded, model, time.monotonic()))
         return body, model
 
     def _fault(self, model: str | None) -> Fault | None:
@@ -356,8 +390,8 @@ class FakeUpstream:
             return web.Response()
         return None
 
-    async def _chat(self, request: web.Request, fmt: Format) -> web.StreamResponse:
-        body, model = await self._receive(request)
+    async def _chat(self, request: web.Request, fmt: Format, patch: dict | None = None) -> web.StreamResponse:
+        body, model = await self._receive(request, patch)
         early = fmt.auth_error(request.headers) or fmt.validate_chat(request.headers, body)
         if early is not None:
             return _respond(early)
@@ -638,6 +672,8 @@ class FakeUpstream:
             fmt = self._azure
         elif path.startswith("/cloudflare"):
             fmt = self._cloudflare
+        elif path.startswith("/gemini"):
+            fmt = self._gemini
         return _respond(fmt.not_found(request.method, path))
 
     # control endpoints, for a standalone fake driven from another process

@@ -22,6 +22,7 @@ from tests.fakes.anthropic_fmt import AnthropicFormat
 from tests.fakes.azure_fmt import AzureFormat
 from tests.fakes.cloudflare_fmt import CloudflareFormat
 from tests.fakes.faults import Fault
+from tests.fakes.gemini_fmt import GeminiFormat
 from tests.fakes.media_fmt import PNG
 from tests.fakes.openai_fmt import OpenAIFormat
 from tests.fakes.openrouter_fmt import OpenRouterFormat
@@ -49,8 +50,10 @@ CONTRACT = [
              {"api_version": "2024-10-21"}),
     Provider("cloudflare", lambda w: f"@cf/meta/llama-{w}", lambda f: f.cloudflare_base("acct-1"),
              "CLOUDFLARE_API_KEY", CloudflareFormat),
+    Provider("gemini", lambda w: f"gemini-{w}", lambda f: f.gemini_base, "GEMINI_API_KEY", GeminiFormat),
 ]
-ENV = {**KEYS, "AZURE_API_KEY": "azure-canary-key", "CLOUDFLARE_API_KEY": "cf-canary-token"}
+ENV = {**KEYS, "AZURE_API_KEY": "azure-canary-key", "CLOUDFLARE_API_KEY": "cf-canary-token",
+       "GEMINI_API_KEY": "gemini-canary-key"}
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}

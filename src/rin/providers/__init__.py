@@ -14,6 +14,7 @@ from rin.providers.anthropic import AnthropicAdapter
 from rin.providers.azure import AzureAdapter, AzureAIAdapter
 from rin.providers.base import Adapter
 from rin.providers.cloudflare import CloudflareAdapter
+from rin.providers.gemini import GeminiAdapter
 from rin.providers.openai import OpenAIAdapter
 from rin.providers.openrouter import OpenRouterAdapter
 
@@ -63,7 +64,7 @@ _SPECS = [
     ProviderSpec("xai", _openai, "https://api.x.ai/v1", "XAI_API_KEY", "XAI_API_BASE"),
     ProviderSpec("perplexity", _openai, "https://api.perplexity.ai", "PERPLEXITYAI_API_KEY",
                  "PERPLEXITYAI_API_BASE"),
-    ProviderSpec("gemini", _openai, "https://generativelanguage.googleapis.com/v1beta/openai",
+    ProviderSpec("gemini", GeminiAdapter(_openai), "https://generativelanguage.googleapis.com/v1beta",
                  "GEMINI_API_KEY", "GEMINI_API_BASE"),
     ProviderSpec("cerebras", _openai, "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", "CEREBRAS_API_BASE"),
     ProviderSpec("nvidia_nim", _openai, "https://integrate.api.nvidia.com/v1", "NVIDIA_NIM_API_KEY",
