@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from rin.errors import InvalidRequest
 from rin.types import ChatRequest, Deployment
 
@@ -100,3 +102,19 @@ def request_needs(req: ChatRequest) -> tuple[bool, bool]:
                 break
         req.needs = (images, tools)
     return req.needs
+
+
+def tool_call_arguments(arguments: Any, i: int) -> Any:
+    """An assistant tool call's `arguments` (JSON text in OpenAI's shape) parsed, for providers that
+    take them as an object; {} when empty. A 400 naming the message when they are not JSON."""
+    if arguments is None or arguments == "":
+        return {}
+    if not isinstance(arguments, str):
+        return arguments
+    try:
+        return orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            f"messages[{i}].tool_calls has function arguments that are not valid JSON: {arguments[:80]!r}",
+            param="messages",
+        ) from None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from rin.errors import InvalidRequest
+from rin.params import tool_call_arguments
 
 Block = dict[str, Any]
 
@@ -159,17 +158,8 @@ def _assistant_blocks(msg: dict[str, Any], i: int) -> list[Block]:
 
 
 def _arguments(arguments: Any, i: int) -> Any:
-    if arguments is None or arguments == "":
-        return {}
-    if not isinstance(arguments, str):
-        return arguments
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            f"messages[{i}].tool_calls has function arguments that are not valid JSON: {arguments[:80]!r}",
-            param="messages",
-        ) from None
+    """Anthropic takes a tool_use `input` object and nothing else."""
+    value = tool_call_arguments(arguments, i)
     if not isinstance(value, dict):
         raise InvalidRequest(
             f"messages[{i}].tool_calls has function arguments that are not a JSON object.", param="messages"

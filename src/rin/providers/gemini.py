@@ -16,7 +16,7 @@ import time
 import orjson
 
 from rin.errors import InvalidRequest, UpstreamError
-from rin.params import effective_body
+from rin.params import effective_body, tool_call_arguments
 from rin.providers.base import NativeProtocol
 from rin.providers.gemini_response import (
     GeminiStreamParser,
@@ -335,17 +335,8 @@ def _model_parts(msg: dict[str, Any], i: int, call_names: dict[str, str]) -> lis
 
 
 def _arguments(arguments: Any, i: int) -> Any:
-    if arguments is None or arguments == "":
-        return {}
-    if not isinstance(arguments, str):
-        return arguments
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            f"messages[{i}].tool_calls has function arguments that are not valid JSON: {arguments[:80]!r}",
-            param="messages",
-        ) from None
+    """Gemini takes `args` as an object: anything else is wrapped."""
+    value = tool_call_arguments(arguments, i)
     return value if isinstance(value, dict) else {"value": value}
 
 
