@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from decimal import Decimal
 import hashlib
 import itertools
@@ -30,6 +29,7 @@ from rin.codecs.modes import check_mode
 from rin.server.protocol_routes import RESPONSE_PREFIXES, count_tokens, delete_response, get_response
 from rin.server.pipeline import Pipeline, send_codec_error
 from rin.server import spend
+from rin.server.gc_tuning import tune_gc
 from rin.server.metrics import Metrics
 from rin.server.openapi import spec_for
 from rin.server.model_list import model_info_body, model_list_body
@@ -375,20 +375,6 @@ class App:
                 await self.rt.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-#: objects allocated, net of those freed, before a young-generation collection (CPython: 700)
-GC_THRESHOLD = 10_000
-
-
-def tune_gc() -> None:
-    """Collects less often. A request allocates and frees a few hundred tracked objects; with 50 in
-    flight the net count crosses CPython's 700 all the time, and those collections (each walking
-    every young object) took ~15% of the event loop's time under load. At 10,000 the steady state
-    stays under the threshold: the collector runs when garbage really accumulates."""
-    gc.collect()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD, older, oldest)
 
 
 _STORED_RESPONSE: dict[str, Handler] = {"GET": get_response, "DELETE": delete_response}
