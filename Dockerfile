@@ -12,7 +12,7 @@ WORKDIR /app
 # Dependencies and the package first, so editing the config does not reinstall anything.
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . \
+RUN pip install '.[all]' \
     && useradd --uid 1000 --create-home --shell /usr/sbin/nologin rin \
     && mkdir -p /app/data \
     && chown rin:rin /app/data

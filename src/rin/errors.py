@@ -19,6 +19,7 @@
         │   ├── ContextWindowExceeded   400  (→ context_window_fallbacks)
         │   └── ContentPolicyViolation  400  (→ content_policy_fallbacks)
         ├── UpstreamAuthError      401/403 → 502 to the client (our key is wrong, not theirs)
+        │   └── CredentialRefreshFailed 401 (a token RIN fetches could not be refreshed: cools at once)
         ├── UpstreamNotFound       404    (model unknown upstream)
         ├── UpstreamRateLimited    429    (retry_after from Retry-After)
         ├── UpstreamServerError    5xx / 529, retryable
@@ -185,6 +186,15 @@ class ContentPolicyViolation(UpstreamBadRequest):
 class UpstreamAuthError(UpstreamError):
     status = 502
     type = "upstream_auth_error"
+
+
+class CredentialRefreshFailed(UpstreamAuthError):
+    """A credential RIN refreshes itself (Google / AWS / Entra ID tokens) has no usable value: the
+    deployment is cooled at once and the client told which credential, never its value."""
+
+    status = 401
+    type = "authentication_error"
+    code = "upstream_credential_refresh_failed"
 
 
 class UpstreamNotFound(UpstreamError):

@@ -23,11 +23,12 @@ from rin.cache import build_cache
 from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
+from rin.credentials import Refresher
 from rin.errors import RinError
 from rin.ledger import Ledger, utc_now
 from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
-from rin.server.model_list import model_list_body
+from rin.model_list import model_list_body
 from rin.shared import SharedState
 from rin.store.responses import ResponseStore
 from rin.transport import Transport
@@ -69,6 +70,8 @@ class Runtime:
         self.gen = self._build(base, config, catalog)
         self.cache = build_cache(config.litellm, config.router)
         self.listeners: list[Any] = []
+        #: Google / AWS / Entra ID credentials of the deployments, kept fresh off the request path
+        self.credentials = Refresher()
         self.sync_status: dict[str, Any] = {"state": "idle", "models": len(catalog) if catalog else 0,
                                             "synced_at": _when(catalog), "error": None}
 
@@ -87,7 +90,14 @@ class Runtime:
     def router(self) -> Router:
         return self.gen.router
 
+    def _credentials(self) -> list[Any]:
+        return [d.credential for deps in self.config.groups.values() for d in deps
+                if d.credential is not None and d.enabled]
+
     async def start(self) -> None:
+        if credentials := self._credentials():
+            await self.credentials.prime(credentials)  # before serving: a first request finds tokens
+            self.credentials.track(credentials)
         if self.ledger is not None:
             await self.ledger.start()
             await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
@@ -105,6 +115,7 @@ class Runtime:
         """Flushes every pending spend row, then closes connections (SIGTERM / SIGINT path)."""
         for task in list(self._background):
             task.cancel()
+        await self.credentials.close()
         if self.cache is not None:
             await self.cache.close()
         if self.shared is not None:
@@ -140,6 +151,8 @@ class Runtime:
         budgets.adopt(self.budgets)
         gen = self._build(base, config, catalog, self.gen)
         self.budgets, self.gen = budgets, gen
+        if credentials := self._credentials():
+            self.credentials.track(credentials)
 
     async def reload(self) -> Config:
         """Loads the config file again and swaps it in; raises ConfigError and keeps serving the
@@ -152,6 +165,7 @@ class Runtime:
         base = await asyncio.to_thread(load_config, path)
         # the catalogue file too: `rin sync-models` may have refreshed it from another process
         _, catalog = await asyncio.to_thread(expand_cached, base)
+        await self.credentials.prime([d.credential for d in base.deployments if d.credential is not None])
         self.swap(base, catalog if catalog is not None else self.gen.catalog)
         for warning in self.config.warnings:
             log.warning("%s", warning)

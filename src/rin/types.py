@@ -102,6 +102,11 @@ class Deployment:
     cooldown_time: float | None = None
     #: None when usable; otherwise why not (e.g. "OPENAI_API_KEY is not set")
     disabled_reason: str | None = None
+    #: a credential RIN refreshes in the background (rin.credentials.Credential): Google and AWS
+    #: tokens, Entra ID tokens; adapters read `credential.current()`, which does no I/O
+    credential: Any = field(default=None, repr=False, compare=False)
+    #: provider-specific settings resolved at load (Vertex project/location, Bedrock region, ...)
+    options: dict[str, Any] = field(default_factory=dict)
     #: shown in /v1/models; False for synced catalogue models when `catalog.expose` is false
     listed: bool = True
     #: an OpenRouter model the synced catalogue no longer lists (rin.catalog.expand)

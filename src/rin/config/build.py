@@ -109,6 +109,10 @@ class DeploymentBuilder:
         spec = providers.PROVIDERS.get(provider)
         headers = self._headers(provider, params)
         api_key, api_base, reason = self._endpoint(params, provider, spec, [var for _, var in unset], headers)
+        setup = self._setup(spec, params, provider_model, api_base, index) if reason is None else None
+        if setup is not None:
+            api_base = (setup.api_base or api_base).rstrip("/")
+            reason = setup.disabled_reason
         api_version = params.api_version or (self.env.get(spec.api_version_env) if spec and spec.api_version_env
                                              else None) or None
         if spec is not None and spec.endpoint_required:
@@ -129,6 +133,8 @@ class DeploymentBuilder:
             **_typed_fields(params),
         )
         dep.api_version = api_version
+        if setup is not None:
+            dep.credential, dep.options = setup.credential, setup.options
         self._check(dep, index)
         return dep
 
@@ -153,10 +159,24 @@ class DeploymentBuilder:
             return api_key, api_base, f"{spec.api_key_env} is not set"
         if template_var:
             return api_key, api_base, f"{template_var} is not set"
-        if not api_base:
+        if not api_base and spec.setup is None:
             where = f"litellm_params.api_base or {spec.api_base_env}" if spec.api_base_env else "litellm_params.api_base"
             return api_key, api_base, f"{provider} needs an api_base: set {where}"
         return api_key, api_base, None
+
+    def _setup(
+        self, spec: Any, params: LiteLLMParams, provider_model: str, api_base: str, index: int
+    ) -> Any:
+        """The provider's own load-time setup (cloud credentials, regions, projects), if it has one;
+        its errors are reported at the litellm_params key they name."""
+        if spec is None or spec.setup is None:
+            return None
+        from rin.providers.base import SetupInput
+
+        result = spec.setup(SetupInput(params, self.env, provider_model, api_base))
+        for key, message in result.errors:
+            self.problems.error(("model_list", index, "litellm_params", key), message)
+        return result
 
     def _credential(self, params: LiteLLMParams, spec: Any) -> tuple[str, str]:
         """(API key, Entra ID token): the config's api_key, else its azure_ad_token, else the

@@ -15,7 +15,7 @@ SENSITIVE_KEYS = frozenset({
     "api_key", "master_key", "redis_password", "password", "database_url", "secret", "token",
     "access_token", "auth_token", "aws_secret_access_key", "aws_session_token", "vertex_credentials",
     "s3_aws_secret_access_key", "redis_url", "url", "alert_webhook_url",
-    "azure_ad_token",
+    "azure_ad_token", "client_secret", "aws_access_key_id",
 })
 #: containers whose every value is treated as sensitive (headers carry tokens, env vars carry keys)
 SENSITIVE_CONTAINERS = frozenset({"extra_headers", "headers", "environment_variables", "cache_params"})

@@ -155,6 +155,22 @@ class LiteLLMParams(Prices):
     #: an Entra ID (Azure AD) token, sent as `Authorization: Bearer` instead of an `api-key`
     azure_ad_token: Text | None = None
     cooldown_time: NonNegFloat | None = None
+    # cloud providers' own settings: Google Vertex AI, AWS Bedrock, Azure Entra ID (client secret)
+    vertex_project: Text | None = None
+    vertex_location: Text | None = None
+    #: a service-account JSON file's path, or its contents (a JSON string or mapping)
+    vertex_credentials: Text | dict[str, Any] | None = None
+    aws_region_name: Text | None = None
+    aws_access_key_id: Text | None = None
+    aws_secret_access_key: Text | None = None
+    aws_session_token: Text | None = None
+    aws_profile_name: Text | None = None
+    aws_role_name: Text | None = None
+    aws_session_name: Text | None = None
+    aws_bedrock_runtime_endpoint: Text | None = None
+    tenant_id: Text | None = None
+    client_id: Text | None = None
+    client_secret: Text | None = None
     # request defaults that are range-checked here and passed on in Deployment.defaults
     temperature: Temperature | None = None
     top_p: Unit | None = None

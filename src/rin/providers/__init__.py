@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rin.providers.anthropic import AnthropicAdapter
 from rin.providers.azure import AzureAdapter, AzureAIAdapter
-from rin.providers.base import Adapter
+from rin.providers.base import Adapter, Setup
 from rin.providers.cloudflare import CloudflareAdapter
 from rin.providers.gemini import GeminiAdapter
 from rin.providers.openai import OpenAIAdapter
@@ -37,6 +37,8 @@ class ProviderSpec:
     endpoint_required: bool = False
     #: the variable holding an Entra ID token; set for providers that take `azure_ad_token`
     ad_token_env: str | None = None
+    #: load-time setup beyond key and base URL (cloud credentials, regions, projects), or None
+    setup: Setup | None = None
 
 
 _openai = OpenAIAdapter()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rin.types import ChatRequest, ChatResult, Deployment, StreamParser, UpstreamRequest, Usage
@@ -53,3 +54,35 @@ class NativeProtocol(Protocol):
     def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult: ...
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser: ...
+
+
+@dataclass(slots=True)
+class SetupInput:
+    """What a provider's load-time setup sees of one deployment (values already resolved)."""
+
+    #: the deployment's litellm_params (rin.config.schema.LiteLLMParams)
+    params: Any
+    env: Mapping[str, str]
+    provider_model: str
+    #: the config's api_base (or the provider's base variable), "" when neither is set
+    api_base: str
+
+
+@dataclass(slots=True)
+class SetupResult:
+    """A provider's load-time setup of one deployment: runs once at load, never per request."""
+
+    #: where requests go, when the setup computes it (a region's or project's URL); None keeps api_base
+    api_base: str | None = None
+    #: rin.credentials.Credential refreshed in the background, or None
+    credential: Any = None
+    #: Deployment.options
+    options: dict[str, Any] = field(default_factory=dict)
+    #: why the deployment cannot be used (an optional package missing, a variable unset), or None
+    disabled_reason: str | None = None
+    #: (litellm_params key, message): config errors, reported at the key's file line
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: a provider's load-time setup (ProviderSpec.setup): credentials, computed endpoints, options
+Setup = Callable[[SetupInput], SetupResult]

@@ -20,6 +20,7 @@ from rin.errors import (
     CapabilityError,
     ContentPolicyViolation,
     ContextWindowExceeded,
+    CredentialRefreshFailed,
     ModelNotFound,
     NoDeploymentAvailable,
     RinError,
@@ -124,6 +125,8 @@ class Router:
         return self.settings.retry_policy.get(_policy_name(err), self.settings.num_retries)
 
     def allowed_fails_for(self, err: UpstreamError) -> int | None:
+        if isinstance(err, CredentialRefreshFailed):
+            return 0  # no request can succeed until the background refresh does
         name = _policy_name(err).replace("Retries", "AllowedFails")
         return self.settings.allowed_fails_policy.get(name)
 
