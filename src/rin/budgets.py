@@ -11,7 +11,7 @@ Windows are aligned (every `30d` window starts at a multiple of 30 days since th
 at a calendar month), so a restarted gateway finds the same window and rebuilds it from the ledger.
 
 In one process, check-and-reserve is synchronous on the event loop, so it is atomic. With several
-instances (`shared`, a rin.shared.budgets.BudgetStore over Redis) `reserve` returns an awaitable:
+instances (`shared`: SharedBudgets, rin.shared.budgets.BudgetStore over Redis) `reserve` returns an awaitable:
 one Lua call checks and holds every scope at once, and each `Budget` mirrors the fleet's figures.
 `settle` stays synchronous: its Redis write runs in a task the store owns.
 """
@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rin.config.resolved import Config
 from rin.cost import estimate_max_cost, price_for
@@ -34,7 +34,6 @@ from rin.types import Deployment, Usage
 
 if TYPE_CHECKING:
     from rin.keys.model import VirtualKey
-    from rin.shared.budgets import BudgetStore
 
 log = logging.getLogger("rin.budget")
 
@@ -107,10 +106,26 @@ class Hold:
     keys: tuple[str, ...] = ()
 
 
+class SharedBudgets(Protocol):
+    """Budgets kept by every instance together; rin.shared.budgets.BudgetStore keeps them in Redis.
+    Defined here so that the dependency goes one way: the store imports this module, never back."""
+
+    def attach(self, owner: Budgets) -> None: ...
+
+    async def reserve(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | Budget:
+        """Holds `amount` on every budget atomically (after releasing `previous`); the hold, or the
+        first hard budget it would overrun. Raises RedisUnavailable."""
+        ...
+
+    def release(self, hold: Hold) -> None: ...
+
+    def settle(self, hold: Hold | None, budgets: list[Budget], cost: Decimal) -> None: ...
+
+
 class Budgets:
     def __init__(self, config: Config, now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  alert: Callable[[Budget, Decimal], None] | None = None,
-                 shared: "BudgetStore | None" = None) -> None:
+                 shared: SharedBudgets | None = None) -> None:
         self.config = config
         self.now = now
         self.alert = alert

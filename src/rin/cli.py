@@ -1,4 +1,5 @@
-"""The `rin` command line: serve, check-config, models (and the ledger/catalogue commands)."""
+"""The `rin` command line: serve, check-config, models (and the ledger/catalogue commands). What
+every entry point does first (config path, `.env`, logging) is in rin.bootstrap."""
 
 from __future__ import annotations
 
@@ -10,25 +11,9 @@ from pathlib import Path
 
 import orjson
 
-DEFAULT_CONFIG = "config/litellm/config.yaml"
+from rin.bootstrap import config_path, load_dotenv_file, setup_logging
+
 log = logging.getLogger("rin")
-
-
-def config_path(arg: str | None) -> Path:
-    return Path(arg or os.environ.get("RIN_CONFIG") or DEFAULT_CONFIG)
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
-    )
-
-
-def load_dotenv_file() -> None:
-    """A `.env` in the working directory fills variables that are not already set."""
-    from dotenv import load_dotenv
-
-    load_dotenv(Path.cwd() / ".env", override=False)
 
 
 def load_for_serving(path: str | None = None):  # type: ignore[no-untyped-def]
@@ -129,7 +114,8 @@ def cmd_spend(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
     from rin.config import ConfigError, load_config
-    from rin.ledger.backend import Filters, LedgerUnavailable, open_backend
+    from rin.ledger.backend import Filters, LedgerUnavailable
+    from rin.ledger.engines import open_backend
     from rin.server.spend import dumps, parse_time
 
     load_dotenv_file()

@@ -1,7 +1,9 @@
-"""GET /v1/models and /model/info: the OpenAI list shape plus RIN's metadata, built once per config."""
+"""GET /v1/models and /model/info: the OpenAI list shape plus RIN's metadata, built once per config;
+model groups' readable names (also those of `rin openwebui-export`)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -9,10 +11,11 @@ import orjson
 
 from rin.codecs.modes import mode_of
 from rin.config.resolved import Config
-from rin.openwebui import readable_name
 from rin.types import Deployment, ModelInfo
 
 CREATED = 1_700_000_000
+_PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter"}
+_ACRONYMS = {"gpt": "GPT", "llm": "LLM", "ai": "AI"}
 
 
 def _price(value: Decimal | None) -> str | None:
@@ -101,3 +104,29 @@ def model_info_body(config: Config, cooling: dict[str, float], now: float,
             },
         })
     return orjson.dumps({"data": data})
+
+
+def readable_name(name: str, deps: list[Deployment]) -> str:
+    """The config's display name (model_info.display_name or description), else one made from the id:
+    `openrouter/llama-3.1-70b` -> `Llama 3.1 70B (OpenRouter)`."""
+    for dep in deps:
+        if dep.info.display_name:
+            return dep.info.display_name
+    prefix, _, base = name.rpartition("/")
+    words = " ".join(_word(token) for token in re.split(r"[-_ ]+", base) if token)
+    words = re.sub(r"(?<=\b\d) (?=\d\b)", ".", words)  # claude-3-5 -> Claude 3.5
+    words = re.sub(r"\b(GPT) (?=\d)", r"\1-", words)  # gpt-4o -> GPT-4o
+    provider = prefix.split("/")[0] if prefix else ""
+    if provider:
+        return f"{words} ({_PROVIDER_NAMES.get(provider, provider.capitalize())})"
+    return words or name
+
+
+def _word(token: str) -> str:
+    if token.lower() in _ACRONYMS:
+        return _ACRONYMS[token.lower()]
+    if re.fullmatch(r"[\d.x]+[bkm]", token, re.IGNORECASE):
+        return token[:-1] + token[-1].upper()  # 70b -> 70B, 8x7b -> 8x7B
+    if re.match(r"[a-z]{2,}|[a-z]$", token):
+        return token[0].upper() + token[1:]  # llama3 -> Llama3
+    return token  # 4o, o3, 3.1: already as their makers write them

@@ -12,7 +12,6 @@ is_active.
 
 from __future__ import annotations
 
-import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -21,13 +20,12 @@ from typing import Any
 import orjson
 
 from rin.config.resolved import Config
+from rin.model_list import readable_name
 from rin.types import Deployment
 
 #: capabilities RIN cannot provide through a plain chat completion: Open WebUI's own features that
 #: need its web-search / image / code-execution backends configured, off unless the admin turns them on
 _OFF = ("web_search", "image_generation", "code_interpreter")
-_PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "openrouter": "OpenRouter"}
-_ACRONYMS = {"gpt": "GPT", "llm": "LLM", "ai": "AI"}
 #: Open WebUI's grant for "every user may use this model" (models/access_grants.py)
 PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
 
@@ -73,32 +71,6 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
     }
 
 
-def readable_name(name: str, deps: list[Deployment]) -> str:
-    """The config's display name (model_info.display_name or description), else one made from the id:
-    `openrouter/llama-3.1-70b` -> `Llama 3.1 70B (OpenRouter)`."""
-    for dep in deps:
-        if dep.info.display_name:
-            return dep.info.display_name
-    prefix, _, base = name.rpartition("/")
-    words = " ".join(_word(token) for token in re.split(r"[-_ ]+", base) if token)
-    words = re.sub(r"(?<=\b\d) (?=\d\b)", ".", words)  # claude-3-5 -> Claude 3.5
-    words = re.sub(r"\b(GPT) (?=\d)", r"\1-", words)  # gpt-4o -> GPT-4o
-    provider = prefix.split("/")[0] if prefix else ""
-    if provider:
-        return f"{words} ({_PROVIDER_NAMES.get(provider, provider.capitalize())})"
-    return words or name
-
-
-def _word(token: str) -> str:
-    if token.lower() in _ACRONYMS:
-        return _ACRONYMS[token.lower()]
-    if re.fullmatch(r"[\d.x]+[bkm]", token, re.IGNORECASE):
-        return token[:-1] + token[-1].upper()  # 70b -> 70B, 8x7b -> 8x7B
-    if re.match(r"[a-z]{2,}|[a-z]$", token):
-        return token[0].upper() + token[1:]  # llama3 -> Llama3
-    return token  # 4o, o3, 3.1: already as their makers write them
-
-
 def describe(deps: list[Deployment], vision: bool, tools: bool) -> str:
     first = deps[0]
     info = first.info
@@ -134,7 +106,7 @@ def _per_million(price: Decimal) -> str:
 def run_export(config_path: str | Path, out_path: str | Path | None) -> int:
     """`rin openwebui-export`: write the export to `out_path` ("-" or None: stdout); exit status."""
     from rin.catalog import expand_cached
-    from rin.cli import load_dotenv_file
+    from rin.bootstrap import load_dotenv_file
     from rin.config import ConfigError, load_config
 
     load_dotenv_file()  # the keys decide which models are enabled, as for `rin serve`

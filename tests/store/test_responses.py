@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rin.ledger import LedgerUnavailable
-from rin.ledger.backend import open_backend
+from rin.ledger.engines import open_backend
 from rin.store import ResponseStore
 from tests.ledger.support import eventually
 

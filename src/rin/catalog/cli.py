@@ -19,7 +19,7 @@ _SHOWN = 15
 def run_sync_models(config_path: str | None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Sync the catalogue for the config at `config_path` (None: $RIN_CONFIG, else the default).
     0 on success; 1, with the reason on stderr and the old file kept, on failure."""
-    from rin.cli import config_path as resolve_path, load_dotenv_file
+    from rin.bootstrap import config_path as resolve_path, load_dotenv_file
     from rin.config import ConfigError, load_config
 
     out, err = out or sys.stdout, err or sys.stderr

@@ -55,7 +55,7 @@ def add_keys_parser(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace, job: Callable[[KeyStore], Awaitable[T]]) -> T:
     """Runs `job` against the config's database; failures become SystemExit(1) with a message."""
-    from rin.cli import config_path, load_dotenv_file
+    from rin.bootstrap import config_path, load_dotenv_file
     from rin.config import ConfigError, load_config
     from rin.ledger import LedgerUnavailable
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from rin.budgets import window
 from rin.errors import InvalidRequest
 from rin.keys.model import VirtualKey, now_utc
-from rin.ledger.backend import open_backend
+from rin.ledger.engines import open_backend
 
 
 class KeyBackend(Protocol):

@@ -3,6 +3,7 @@
     row.py       SpendRow (the table's columns), iso_utc / utc_now timestamps
     ledger.py    Ledger: record() -> buffer -> writer task; flush/close; health; report queries
     backend.py   the engine interface, database_url parsing, LedgerUnavailable
+    engines.py   open_backend: the engine for a database_url
     sqlite.py    SQLite (default): writer + reader threads, WAL, migrations
     postgres.py  PostgreSQL via asyncpg, migrations
     spill.py     local JSONL files holding rows while the database is unavailable

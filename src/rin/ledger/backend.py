@@ -1,5 +1,6 @@
 """The seam between the ledger and a database engine: one small interface, two implementations
-(`sqlite.py`, `postgres.py`), chosen by the `database_url` scheme."""
+(`sqlite.py`, `postgres.py`, which import this module), chosen by the `database_url` scheme in
+`engines.py`; the helpers both engines share."""
 
 from __future__ import annotations
 
@@ -111,24 +112,6 @@ def sqlite_path(url: str) -> Path | None:
     if path == ":memory:":
         raise ValueError("database_url: an in-memory SQLite database would lose the spend log; name a file")
     return Path(path)
-
-
-def open_backend(url: str, *, busy_timeout: float = 5.0, connect_timeout: float = 5.0) -> Backend:
-    """The backend for `url`. Opening is lazy: an unreachable database is not an error here."""
-    path = sqlite_path(url)
-    if path is not None:
-        from rin.ledger.sqlite import SqliteBackend
-
-        return SqliteBackend(path, busy_timeout=busy_timeout)
-    scheme = urlsplit(url).scheme
-    if scheme in ("postgresql", "postgres"):
-        from rin.ledger.postgres import PostgresBackend
-
-        return PostgresBackend(url, connect_timeout=connect_timeout)
-    raise ValueError(
-        f"database_url {redact_url(url)!r}: unsupported scheme {scheme!r}; "
-        "use sqlite:///path.db or postgresql://user@host:5432/db"
-    )
 
 
 def where(

@@ -18,7 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rin.ledger.backend import REPORT_BY, Backend, Filters, LedgerUnavailable, ReportBy, open_backend, sqlite_path
+from rin.ledger.backend import REPORT_BY, Backend, Filters, LedgerUnavailable, ReportBy, sqlite_path
+from rin.ledger.engines import open_backend
 from rin.ledger.row import SpendRow, Values
 from rin.ledger.spill import Spill
 

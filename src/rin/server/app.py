@@ -32,7 +32,7 @@ from rin.server import spend
 from rin.server.gc_tuning import tune_gc
 from rin.server.metrics import Metrics
 from rin.server.openapi import spec_for
-from rin.server.model_list import model_info_body, model_list_body
+from rin.model_list import model_info_body, model_list_body
 from rin.server.responses import JSON, Receive, Send, send_bytes, send_error, send_json
 
 log = logging.getLogger("rin.server")
@@ -389,7 +389,7 @@ def _codec_handler(codec: Codec) -> Handler:
 
 def create_app() -> App:
     """uvicorn's factory for `rin serve --workers N`: each worker loads the config itself."""
-    from rin.cli import config_path, load_dotenv_file, setup_logging
+    from rin.bootstrap import config_path, load_dotenv_file, setup_logging
     from rin.config import load_config
 
     setup_logging(os.environ.get("RIN_LOG_LEVEL", "INFO"))

@@ -30,16 +30,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rin.budgets import Budget, Hold
+from rin.budgets import Budget, Budgets, Hold
 from rin.redis_link import RedisLink, RedisUnavailable
 from rin.redis_wire import Lua
 from rin.shared import lua
 from rin.shared.background import Background
-
-if TYPE_CHECKING:
-    from rin.budgets import Budgets
 
 log = logging.getLogger("rin.shared")
 
@@ -96,7 +93,7 @@ class BudgetStore:
         self._flusher: asyncio.Task[None] | None = None
         self._renewed = clock()
 
-    def attach(self, owner: "Budgets") -> None:
+    def attach(self, owner: Budgets) -> None:
         """The Budgets whose figures this store keeps (the newest after a reload)."""
         self.owner = owner
 

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from rin.ledger.backend import LedgerUnavailable, open_backend
+from rin.ledger.backend import LedgerUnavailable
+from rin.ledger.engines import open_backend
 from rin.ledger.row import utc_now
 
 log = logging.getLogger("rin.store")
