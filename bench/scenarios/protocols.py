@@ -39,7 +39,7 @@ from bench.client import (CHAT_BODY, STREAM_BODY, Connection, ProtocolError, Res
                           measure_sequence, post_request)
 from bench.gateways import CHAT_PATH, cpu_seconds
 from bench.load import run_load
-from bench.scenarios import Ctx, ms, say, table
+from bench.scenarios.harness import Ctx, ms, say, table
 
 MESSAGES_PATH = "/v1/messages"
 RESPONSES_PATH = "/v1/responses"
