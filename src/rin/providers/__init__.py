@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from rin.providers.anthropic import AnthropicAdapter
 from rin.providers.azure import AzureAdapter, AzureAIAdapter
-from rin.providers.base import Adapter, Setup
+from rin.providers.base import Adapter, Setup, StreamDecoder
 from rin.providers.cloudflare import CloudflareAdapter
 from rin.providers.gemini import GeminiAdapter
 from rin.providers.openai import OpenAIAdapter
 from rin.providers.openrouter import OpenRouterAdapter
+from rin.providers.sse import SSEDecoder
+from rin.types import Deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +108,10 @@ def split_model(model: str) -> tuple[str, str]:
 
 def provider_spec(name: str) -> ProviderSpec | None:
     return PROVIDERS.get(name)
+
+
+def stream_decoder(dep: Deployment) -> StreamDecoder:
+    """How `dep`'s streams are framed: Server-Sent Events, unless its adapter says otherwise
+    (Bedrock's binary event stream) with a `stream_decoder(dep)` of its own."""
+    make = getattr(PROVIDERS[dep.provider].adapter, "stream_decoder", None)
+    return make(dep) if make is not None else SSEDecoder()

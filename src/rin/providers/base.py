@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rin.types import ChatRequest, ChatResult, Deployment, StreamParser, UpstreamRequest, Usage
+from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, StreamParser, UpstreamRequest, Usage
 from rin.errors import UpstreamError
 
 
@@ -43,6 +43,15 @@ class Adapter(Protocol):
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """A non-2xx answer as an UpstreamError, decided by status and structured body."""
         ...
+
+
+class StreamDecoder(Protocol):
+    """Bytes of an upstream stream, as they arrive, into events for the adapter's StreamParser
+    (rin.providers.sse.SSEDecoder for Server-Sent Events, the default)."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]: ...
+
+    def flush(self) -> list[SSEEvent]: ...
 
 
 class NativeProtocol(Protocol):

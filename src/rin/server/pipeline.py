@@ -18,7 +18,7 @@ from typing import Any
 from rin.cache import CacheKey, CachedAnswer, StreamRecorder, cache_scope, cacheable
 from rin.codecs.base import Codec
 from rin.errors import RinError, UpstreamError
-from rin.providers.sse import SSEDecoder
+from rin.providers import stream_decoder
 from rin.router import RequestState
 from rin.server.responses import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
 from rin.transport import StreamResponse
@@ -196,7 +196,7 @@ class Pipeline:
             try:
                 if resp.status >= 300:
                     raise codec.classify_error(dep, resp.status, resp.headers, await resp.read_all())
-                decoder = RawDecoder() if codec.raw_stream else SSEDecoder()
+                decoder = RawDecoder() if codec.raw_stream else stream_decoder(dep)
                 opened = OpenStream(resp, decoder, codec.stream_parser(req, dep), dep.label)
                 async with asyncio.timeout(timeout):
                     await _read_until_first(opened)
