@@ -13,7 +13,7 @@ import pytest
 from rin.errors import InvalidRequest
 from rin.keys import KeyStore, VirtualKey, generate_key, hash_key
 from rin.ledger import Ledger
-from rin.ledger import sqlite as sqlite_engine
+from rin.ledger import sqlite_migrations
 from tests.ledger.support import row
 
 T = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -167,7 +167,7 @@ def test_an_existing_ledger_database_gains_the_key_table(tmp_path: Path, monkeyp
     """A database written before keys existed: the migration adds rin_keys and keeps the rows."""
     db = tmp_path / "old.db"
     url = f"sqlite:///{db}"
-    names = [fn.__name__ for fn in sqlite_engine.MIGRATIONS]
+    names = [fn.__name__ for fn in sqlite_migrations.MIGRATIONS]
     assert names[:2] == ["m001_spend_log", "m002_rin_keys"]
 
     async def old_gateway() -> None:
@@ -176,7 +176,7 @@ def test_an_existing_ledger_database_gains_the_key_table(tmp_path: Path, monkeyp
         await ledger.close()
 
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite_engine, "MIGRATIONS", sqlite_engine.MIGRATIONS[:1])
+        patch.setattr(sqlite_migrations, "MIGRATIONS", sqlite_migrations.MIGRATIONS[:1])
         asyncio.run(old_gateway())
     with sqlite3.connect(db) as conn:
         # that gateway's row, in that gateway's columns (today's ledger writes later ones too)

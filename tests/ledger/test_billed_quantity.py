@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -30,10 +31,10 @@ def _insert_old(conn: sqlite3.Connection, i: int) -> None:
 
 
 def test_sqlite_rows_from_before_m006_keep_null_and_new_rows_carry_the_quantity(tmp_path: Path) -> None:
-    from rin.ledger import sqlite as sqlite_engine
+    from rin.ledger import sqlite_migrations
 
-    before = [fn for fn in sqlite_engine.MIGRATIONS if fn.__name__ != "m006_spend_log_billed_quantity"]
-    assert len(before) == len(sqlite_engine.MIGRATIONS) - 1
+    before = [fn for fn in sqlite_migrations.MIGRATIONS if fn.__name__ != "m006_spend_log_billed_quantity"]
+    assert len(before) == len(sqlite_migrations.MIGRATIONS) - 1
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -64,10 +65,10 @@ def test_sqlite_rows_from_before_m006_keep_null_and_new_rows_carry_the_quantity(
 
 
 def test_postgres_rows_from_before_m006_keep_null_and_new_rows_carry_the_quantity(pg: Pg, tmp_path: Path) -> None:  # noqa: F811
-    from rin.ledger import postgres as pg_engine
+    from rin.ledger import postgres_migrations
 
     asyncpg = pytest.importorskip("asyncpg")
-    before = [fn for fn in pg_engine.MIGRATIONS if fn.__name__ != "m006_spend_log_billed_quantity"]
+    before = [fn for fn in postgres_migrations.MIGRATIONS if fn.__name__ != "m006_spend_log_billed_quantity"]
 
     async def main() -> None:
         conn = await asyncpg.connect(pg.url)
@@ -81,7 +82,7 @@ def test_postgres_rows_from_before_m006_keep_null_and_new_rows_carry_the_quantit
             columns = _old_columns()
             quoted = ", ".join('"user"' if c == "user" else c for c in columns)
             values = [getattr(old, c) for c in columns]
-            values[columns.index("created_at")] = pg_engine.datetime.fromisoformat(old.created_at)
+            values[columns.index("created_at")] = datetime.fromisoformat(old.created_at)
             await conn.execute(f"INSERT INTO spend_log ({quoted}) VALUES "
                                f"({', '.join(f'${i}' for i in range(1, len(columns) + 1))})", *values)
         finally:

@@ -124,16 +124,16 @@ def test_blank_database_schema_is_pinned(tmp_path: Path) -> None:
 def test_rows_written_before_the_endpoint_column_read_as_chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A database and a spill file from before m004: the migration keeps the rows, marks them chat,
     and a spilled row without the field is replayed as chat too."""
-    from rin.ledger import sqlite as sqlite_engine
+    from rin.ledger import sqlite_migrations
 
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
-        for fn in sqlite_engine.MIGRATIONS[:3]:
+        for fn in sqlite_migrations.MIGRATIONS[:3]:
             fn(conn)
         conn.execute("CREATE TABLE rin_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         conn.executemany("INSERT INTO rin_migrations VALUES (?, '2026-01-01T00:00:00.000000Z')",
-                         [(fn.__name__,) for fn in sqlite_engine.MIGRATIONS[:3]])
+                         [(fn.__name__,) for fn in sqlite_migrations.MIGRATIONS[:3]])
         old_columns = [c for c in row(0).to_dict() if c not in ("endpoint", "billed_quantity", "billed_unit")]
         quoted = ", ".join('"user"' if c == "user" else c for c in old_columns)
         values = row(1).to_dict()

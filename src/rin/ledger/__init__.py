@@ -4,8 +4,9 @@
     ledger.py    Ledger: record() -> buffer -> writer task; flush/close; health; report queries
     backend.py   the engine interface, database_url parsing, LedgerUnavailable
     engines.py   open_backend: the engine for a database_url
-    sqlite.py    SQLite (default): writer + reader threads, WAL, migrations
-    postgres.py  PostgreSQL via asyncpg, migrations
+    sqlite.py    SQLite (default): writer + reader threads, WAL; its schema in sqlite_migrations.py
+    writer.py    the SQLite writer process's gateway end
+    postgres.py  PostgreSQL via asyncpg; its schema in postgres_migrations.py
     spill.py     local JSONL files holding rows while the database is unavailable
 """
 
