@@ -108,8 +108,8 @@ def _under(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
-#: values and errors: the bottom layer, importing nothing else of RIN's
-BOTTOM = ("rin.types", "rin.errors", "rin.money")
+#: values, errors and time arithmetic: the bottom layer, importing nothing else of RIN's
+BOTTOM = ("rin.types", "rin.errors", "rin.money", "rin.durations")
 #: the command-line front ends: the top layer, imported by nothing in the gateway
 FRONT_ENDS = ("rin.__main__", "rin.cli", "rin.keys.cli", "rin.catalog.cli", "rin.openwebui")
 _SERVING = ("rin.server", "rin.runtime", "rin.dashboard")

@@ -7,27 +7,28 @@ and per virtual key (its `max_budget`, rin.keys). Global and user budgets warn a
 and refuse only with `enforce_budget: true`; deployment and provider budgets always make the router
 move down the fallback chain; a key's budget always refuses.
 
-Windows are aligned (every `30d` window starts at a multiple of 30 days since the Unix epoch, `1mo`
-at a calendar month), so a restarted gateway finds the same window and rebuilds it from the ledger.
+Windows are aligned (rin.durations), so a restarted gateway finds the same window and rebuilds it
+from the ledger.
 
 In one process, check-and-reserve is synchronous on the event loop, so it is atomic. With several
-instances (`shared`: SharedBudgets, rin.shared.budgets.BudgetStore over Redis) `reserve` returns an awaitable:
-one Lua call checks and holds every scope at once, and each `Budget` mirrors the fleet's figures.
+instances (`shared`: SharedBudgets, rin.shared.budgets.BudgetStore over Redis) `reserve` returns an
+awaitable: one Lua call checks and holds every scope at once, and each `Budget` mirrors the fleet's
+figures.
 `settle` stays synchronous: its Redis write runs in a task the store owns.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rin.config.resolved import Config
 from rin.cost import estimate_max_cost, price_for
+from rin.durations import EPOCH, window
 from rin.errors import BudgetExceeded, RinError, ServiceUnavailable
 from rin.redis_link import RedisUnavailable
 from rin.types import Deployment, Usage
@@ -37,30 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rin.budget")
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(mo|s|m|h|d|w)\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNSEEN = object()
-
-
-def window(duration: str | None, now: datetime) -> tuple[datetime, datetime | None]:
-    """The window containing `now`: (start, end); no duration means one window forever."""
-    if not duration:
-        return EPOCH, None
-    match = _DURATION.match(duration)
-    if match is None:
-        raise ValueError(f"budget_duration {duration!r}: use e.g. 30d, 7d, 24h, 60m or 1mo")
-    count, unit = int(match.group(1)), match.group(2)
-    if unit == "mo":
-        months = now.year * 12 + now.month - 1
-        first = months - months % count
-        start = datetime(first // 12, first % 12 + 1, 1, tzinfo=UTC)
-        end_m = first + count
-        return start, datetime(end_m // 12, end_m % 12 + 1, 1, tzinfo=UTC)
-    span = count * _SECONDS[unit]
-    offset = int((now - EPOCH).total_seconds()) // span * span
-    start = EPOCH + timedelta(seconds=offset)
-    return start, start + timedelta(seconds=span)
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from rin.budgets import window
+from rin.durations import window
 from rin.errors import InvalidRequest
 from rin.keys.model import parse_span
 

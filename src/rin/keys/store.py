@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from rin.budgets import window
+from rin.durations import window
 from rin.errors import InvalidRequest
 from rin.keys.model import VirtualKey, now_utc
 from rin.ledger.engines import open_backend

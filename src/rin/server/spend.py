@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
-from rin.budgets import _DURATION, _SECONDS
+from rin.durations import fixed_span
 from rin.errors import InvalidRequest, ServiceUnavailable
 from rin.ledger import REPORT_BY
 
@@ -23,9 +23,9 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     """An ISO date/time (UTC when it has no zone), or a span back from now such as `30d`."""
     if not value:
         return None
-    span = _DURATION.match(value)
-    if span and span.group(2) != "mo":
-        return datetime.now(UTC) - timedelta(seconds=int(span.group(1)) * _SECONDS[span.group(2)])
+    span = fixed_span(value)
+    if span is not None:
+        return datetime.now(UTC) - span
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
