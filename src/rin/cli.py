@@ -74,6 +74,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 1
     for warning in config.warnings:
         print(f"warning: {warning}")
+    from rin.telemetry import describe
+
+    print(f"tracing: {describe(config.telemetry)}")
+    if config.telemetry.unsupported:
+        print(f"callbacks not implemented (ignored): {', '.join(config.telemetry.unsupported)}")
     enabled = sum(1 for d in config.deployments if d.enabled)
     print(f"ok: {args.path}: {len(config.groups)} models, {enabled}/{len(config.deployments)} deployments enabled")
     return 0

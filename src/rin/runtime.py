@@ -31,6 +31,7 @@ from rin.router import RequestState, Router
 from rin.model_list import model_list_body
 from rin.shared import SharedState
 from rin.store.responses import ResponseStore
+from rin.telemetry import build_tracing
 from rin.transport import Transport
 from rin.types import ChatRequest, Deployment, Usage
 
@@ -70,6 +71,8 @@ class Runtime:
         self.gen = self._build(base, config, catalog)
         self.cache = build_cache(config.litellm, config.router)
         self.listeners: list[Any] = []
+        #: rin.telemetry.tracing.Tracing when traces are configured (fixed at startup), else None
+        self.tracing = build_tracing(base.telemetry)
         #: Google / AWS / Entra ID credentials of the deployments, kept fresh off the request path
         self.credentials = Refresher()
         self.sync_status: dict[str, Any] = {"state": "idle", "models": len(catalog) if catalog else 0,
@@ -125,6 +128,8 @@ class Runtime:
         if self.ledger is not None:
             await self.ledger.close()
         await self.transport.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)
 
     async def _seed_key_spend(self) -> None:
         """Each budgeted key's spend in its current window, from the ledger (before shared state
@@ -310,6 +315,8 @@ class Runtime:
                 req.endpoint,
                 *_billed(u),
             ))
+        if req.trace is not None:
+            req.trace.finish(state, usage, status, error, cost, source, cache_hit)
         for listener in self.listeners:
             listener(state, usage, status, error)
 
@@ -333,6 +340,7 @@ def _billed(usage: Usage) -> tuple[float | None, str | None]:
 def _admit(hold: Hold | RinError, state: RequestState) -> RinError | None:
     if isinstance(hold, RinError):
         state.hold = None
+        state.budget_refusals += 1
         return hold
     state.hold = hold
     return None

@@ -152,6 +152,8 @@ class ChatRequest:
     #: what a media request will be billed by, known before the call (characters to speak, images
     #: to make, seconds of audio): budgets reserve its worst case (rin.cost.estimate_max_cost)
     expected: "Usage | None" = None
+    #: its spans (rin.telemetry.tracing.RequestTrace) while tracing is on, else None
+    trace: Any = None
 
 
 @dataclass(slots=True)

@@ -49,6 +49,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     settings = SettingsBuilder(data, resolver, problems)
     router, general, litellm = settings.build(names)
     catalog = settings.catalog()
+    telemetry = settings.telemetry(full_env)
     problems.raise_if_errors()
     return Config(
         path=Path(path),
@@ -59,4 +60,5 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         warnings=problems.warnings,
         catalog=catalog,
         openrouter=openrouter_access(full_env),
+        telemetry=telemetry,
     )

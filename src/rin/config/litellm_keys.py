@@ -44,7 +44,7 @@ GENERAL = frozenset({
     "moderation_model", "custom_sso", "allow_client_side_credentials", "admin_only_routes",
     "use_azure_key_vault", "use_google_kms", "spend_report_frequency", "ui_access_mode",
     "litellm_jwtauth", "litellm_license", "oauth2_config_mappings", "pass_through_endpoints",
-    "forward_openai_org_id", "set_verbose", "json_logs", "disable_error_logs", "otel",
+    "forward_openai_org_id", "set_verbose", "json_logs", "disable_error_logs",
     "disable_telemetry", "disable_usage_tracking", "allowed_origins", "ui_username", "ui_password",
     "role_permissions", "user_header_mappings", "enable_public_model_hub", "mcp_servers",
     "disable_end_user_cost_tracking", "max_internal_user_budget", "internal_user_budget_duration",
@@ -53,9 +53,8 @@ GENERAL = frozenset({
 })
 
 LITELLM = frozenset({
-    "success_callback", "failure_callback", "callbacks", "service_callbacks", "service_callback",
-    "turn_off_message_logging", "redact_user_api_key_info", "redact_messages_in_exceptions",
-    "langfuse_default_tags", "force_ipv4", "json_logs", "set_verbose", "mcp_aliases", "modify_params",
+    "service_callbacks", "service_callback", "redact_user_api_key_info", "redact_messages_in_exceptions",
+    "force_ipv4", "json_logs", "set_verbose", "mcp_aliases", "modify_params",
     "enable_preview_features", "disable_end_user_cost_tracking",
     "disable_end_user_cost_tracking_prometheus_only", "key_generation_settings",
     "disable_add_transform_inline_image_block", "use_chat_completions_url_for_anthropic_messages",

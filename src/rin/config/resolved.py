@@ -78,6 +78,54 @@ class LiteLLMSettings:
     stream_drain_timeout: float = 5.0
 
 
+@dataclass(slots=True, frozen=True)
+class OtlpExport:
+    """Where OpenTelemetry spans go: an OTLP endpoint, as the standard OTEL_EXPORTER_OTLP_* say."""
+
+    #: the full traces URL for http/protobuf (…/v1/traces); the collector's address for grpc
+    endpoint: str
+    protocol: str = "http/protobuf"
+    #: OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: often a collector's API key, so never shown
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(slots=True, frozen=True)
+class LangfuseExport:
+    """Langfuse's OpenTelemetry endpoint, with Basic auth from its public and secret keys."""
+
+    endpoint: str
+    public_key: str
+    secret_key: Secret
+    #: which requests it receives: success_callback (or callbacks) and failure_callback (or callbacks)
+    on_success: bool = True
+    on_failure: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class TelemetrySettings:
+    """Tracing (rin.telemetry): off unless an OTLP endpoint or a Langfuse key pair is configured."""
+
+    otlp: OtlpExport | None = None
+    langfuse: LangfuseExport | None = None
+    service_name: str = "rin"
+    #: OTEL_RESOURCE_ATTRIBUTES, service.name aside
+    resource: dict[str, str] = field(default_factory=dict)
+    #: prompts and answers in spans: general_settings.otel_log_content and not turn_off_message_logging
+    log_content: bool = False
+    #: litellm_settings.langfuse_default_tags
+    tags: tuple[str, ...] = ()
+    #: callback names LiteLLM knows that RIN does not implement (named once each in the warnings)
+    unsupported: tuple[str, ...] = ()
+    #: OTEL_BSP_MAX_QUEUE_SIZE: spans that may wait per destination before new ones are dropped
+    queue_size: int = 2048
+    #: OTEL_BSP_SCHEDULE_DELAY: milliseconds between exports
+    schedule_delay_ms: int = 5000
+
+    @property
+    def enabled(self) -> bool:
+        return self.otlp is not None or self.langfuse is not None
+
+
 OPENROUTER_API_BASE = "https://openrouter.ai/api/v1"
 
 
@@ -127,6 +175,7 @@ class Config:
     groups: dict[str, list[Deployment]] = field(default_factory=dict)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     openrouter: OpenRouterAccess = field(default_factory=OpenRouterAccess)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     def __post_init__(self) -> None:
         if not self.groups:

@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from rin.config import litellm_keys
+from rin.config import litellm_keys, telemetry
 from rin.config.build import model_info
 from rin.config.environ import Resolver, drop_unset_setting
 from rin.config.problems import KeyPath, Problems, nearest
 from rin.config.resolved import (
     OPENROUTER_API_BASE, CatalogSettings, GeneralSettings, LiteLLMSettings, OpenRouterAccess, RouterSettings,
+    TelemetrySettings,
 )
 from rin.config.schema import (
     LITELLM_BUDGET_KEYS, LITELLM_ROUTER_KEYS, CatalogSection, GeneralSection, LiteLLMRouterSection,
@@ -45,6 +46,8 @@ _HOME = {
     **{k: "litellm_settings" for k in LiteLLMSection.model_fields},
     **{k: "litellm_settings" for k in litellm_keys.LITELLM},
     **{k: "general_settings" for k in litellm_keys.GENERAL},
+    **{k: "litellm_settings" for k in telemetry.LITELLM_KEYS},
+    **{k: "general_settings" for k in telemetry.GENERAL_KEYS},
     "model_list": "the top level", "environment_variables": "the top level",
 }
 
@@ -54,6 +57,8 @@ class SettingsBuilder:
         self.data = data
         self.resolver = resolver
         self.problems = problems
+        #: the raw keys rin.config.telemetry reads, kept by build() for telemetry()
+        self._telemetry: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
 
     def _section(self, name: str, known: Collection[str], ignored: Collection[str]) -> dict[str, Any]:
         """The keys of section `name` that RIN reads, Unset values dropped."""
@@ -77,13 +82,19 @@ class SettingsBuilder:
 
     def build(self, model_names: Collection[str]) -> tuple[RouterSettings, GeneralSettings, LiteLLMSettings]:
         lit = self._section("litellm_settings",
-                            {*LiteLLMSection.model_fields, *LITELLM_ROUTER_KEYS, *LITELLM_BUDGET_KEYS},
-                            litellm_keys.LITELLM)
+                            {*LiteLLMSection.model_fields, *LITELLM_ROUTER_KEYS, *LITELLM_BUDGET_KEYS,
+                             *telemetry.LITELLM_KEYS}, litellm_keys.LITELLM)
+        self._telemetry = ({k: v for k, v in lit.items() if k in telemetry.LITELLM_KEYS}, {})
         router = self._router(lit, model_names)
         general = self._general(lit)
         own = self._validate(LiteLLMSection, {k: v for k, v in lit.items() if k in LiteLLMSection.model_fields},
                              "litellm_settings")
         return router, general, LiteLLMSettings(**own)
+
+    def telemetry(self, env: Mapping[str, str]) -> TelemetrySettings:
+        """Tracing: the callback lists, the OTEL_* / LANGFUSE_* variables (after build())."""
+        lit, general = self._telemetry
+        return telemetry.telemetry_settings(lit, general, env, self.problems)
 
     def catalog(self) -> CatalogSettings:
         """`catalog:`, RIN's own section (LiteLLM has none)."""
@@ -123,7 +134,9 @@ class SettingsBuilder:
     def _general(self, lit: dict[str, Any]) -> GeneralSettings:
         from_lit = self._validate(GeneralSection, {k: v for k, v in lit.items() if k in LITELLM_BUDGET_KEYS},
                                   "litellm_settings")
-        raw = self._section("general_settings", GeneralSection.model_fields, litellm_keys.GENERAL)
+        raw = self._section("general_settings", {*GeneralSection.model_fields, *telemetry.GENERAL_KEYS},
+                            litellm_keys.GENERAL)
+        self._telemetry[1].update({k: raw.pop(k) for k in telemetry.GENERAL_KEYS if k in raw})
         values = {**from_lit, **self._validate(GeneralSection, raw, "general_settings")}
         if "master_key" in values:
             values["master_key"] = Secret(values["master_key"]) if values["master_key"] else None

@@ -70,6 +70,10 @@ class RequestState:
     #: the budget reservation currently held (rin.budgets.Hold)
     hold: Any = None
     started: float = field(default_factory=time.perf_counter)
+    #: deployments the budget gate turned away (rin.runtime.budget_gate), for traces
+    budget_refusals: int = 0
+    #: the upstream's answer (ChatResult, or the open stream) once one came, for traces
+    answer: Any = None
 
 
 #: checks a deployment against budgets before a call; returns the refusal, or None to go ahead

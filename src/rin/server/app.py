@@ -243,6 +243,8 @@ class App:
             await pending
         if (pending := codec.prepare(self.rt, req)) is not None:
             await pending
+        if self.rt.tracing is not None:
+            self.rt.tracing.begin(req, scope["headers"], scope["path"])
         await self.pipeline.handle(codec, req, send, receive, _header(scope, b"cache-control"))
 
     async def models(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:

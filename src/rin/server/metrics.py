@@ -55,6 +55,16 @@ class Metrics:
                [(f'{{model="{_label(m)}"}}', n) for m, n in sorted(self.fallbacks.items())])
         metric("rin_upstream_attempts_total", "counter", "Upstream attempts, retries included",
                [("", self.attempts_total)])
+        tracing = runtime.tracing
+        if tracing is not None:
+            for name, kind, text, attr in (
+                ("rin_telemetry_spans_exported_total", "counter", "Spans a trace destination took", "exported"),
+                ("rin_telemetry_spans_failed_total", "counter", "Spans in exports that failed", "failed"),
+                ("rin_telemetry_spans_dropped_total", "counter",
+                 "Spans dropped because the destination's export queue was full", "dropped"),
+                ("rin_telemetry_spans_queued", "gauge", "Spans waiting to be exported", "waiting")):
+                metric(name, kind, text, [(f'{{destination="{c.destination}"}}', getattr(c, attr))
+                                          for c in tracing.counts])
         budgets = runtime.budgets.all()
         for name, attr, text in (("rin_budget_limit_usd", "limit", "Budget limit"),
                                  ("rin_budget_spent_usd", "spent", "Spent in the current window"),

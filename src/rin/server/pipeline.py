@@ -105,7 +105,7 @@ class Pipeline:
         transport = self.rt.transport
 
         async def call(dep: Deployment, timeout: float) -> Any:
-            up = codec.build(req, dep)
+            up = codec.build(req, dep) if req.trace is None else req.trace.attempt(codec.build, req, dep)
             resp = await transport.send(up, dep.label, timeout)
             if resp.status >= 300:
                 raise codec.classify_error(dep, resp.status, resp.headers, resp.body)
@@ -118,6 +118,7 @@ class Pipeline:
             await send_codec_error(send, codec, err, rin_headers(state))
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
+        state.answer = result
         priced = self.rt.price(state, result.usage)
         headers = rin_headers(state, ck)
         headers.append(("x-rin-response-cost", format(priced[0], "f")))
@@ -163,6 +164,7 @@ class Pipeline:
             self.rt.finished(state, getattr(err, "usage", None), "error", err)
             return state
         await keepalive.stop()
+        state.answer = opened
         if raw:  # the upstream's own type: audio/mpeg, audio/wav, ...
             content_type[0] = opened.response.headers.get("content-type", "application/octet-stream").encode("latin-1")
         status, error, relayed = "cancelled", None, 0
@@ -191,7 +193,7 @@ class Pipeline:
         idle = self.rt.config.router.stream_timeout
 
         async def call(dep: Deployment, timeout: float) -> OpenStream:
-            up = codec.build(req, dep)
+            up = codec.build(req, dep) if req.trace is None else req.trace.attempt(codec.build, req, dep)
             resp = await transport.open_stream(up, dep.label, timeout, dep.stream_timeout or idle)
             try:
                 if resp.status >= 300:
