@@ -194,3 +194,17 @@ def test_a_dead_collector_costs_requests_nothing_and_full_queues_are_counted(fak
         assert _metric(text, "rin_telemetry_spans_exported_total", "otlp") == 0
         if kind == "accepts and never answers":
             assert silent.accepted >= 1
+
+
+def test_without_the_otel_packages_a_warning_names_the_install_and_requests_still_work(fake, tmp_path):
+    # `python -m rin` puts its working directory first on sys.path: an empty package there hides
+    # the installed OpenTelemetry, as on a machine without the extra
+    (tmp_path / "opentelemetry").mkdir(parents=True)
+    (tmp_path / "opentelemetry" / "__init__.py").write_text("")
+    with Gateway(config(fake, callbacks=["otel"]), tmp_path, env=KEYS) as gw:
+        status, _, _ = chat(gw, "backup")
+        assert status == 200
+        _, _, metrics = gw.request("GET", "/metrics")
+        log = gw.log()
+    assert "pip install 'rin[otel]'" in log and "serving without traces" in log
+    assert b"rin_telemetry" not in metrics
