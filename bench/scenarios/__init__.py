@@ -20,6 +20,7 @@ they share. A new scenario is a new module here plus its name in `NAMES`:
 - budgets:  throughput with no budget, a hard global budget in-process, and the same via Redis
 - protocols: added latency on /v1/messages and /v1/responses (native and translated) beside chat
   (also `python -m bench --protocols`)
+- tracing:  throughput with OpenTelemetry tracing on (to a dead endpoint) vs off (issue 15)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from bench.scenarios.machine import MachineWatch
 from bench.upstream import Upstream
 
 # The scenarios, in the order `--scenario all` runs them; each is the module bench/scenarios/NAME.py.
-NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets", "protocols")
+NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets", "protocols", "tracing")
 
 
 def scenario(name: str) -> Callable[[Ctx], dict[str, Any]]:

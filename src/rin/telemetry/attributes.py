@@ -9,6 +9,7 @@ and, when content logging is on, the messages themselves.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,12 +70,17 @@ def attempt_start(dep: Deployment, req: ChatRequest, number: int) -> Attributes:
         "gen_ai.request.model": dep.provider_model, "rin.deployment": dep.label,
         "rin.model_group": dep.model_name, "rin.attempt": number, "rin.request_id": req.request_id,
     }
-    host = urlsplit(dep.api_base).hostname if dep.api_base else None
+    host = _host(dep.api_base) if dep.api_base else None
     if host:
         attrs["server.address"] = host
     if dep.model_name != req.model:
         attrs["rin.fallback_from"] = req.model
     return attrs
+
+
+@lru_cache(maxsize=1024)
+def _host(url: str) -> str | None:
+    return urlsplit(url).hostname
 
 
 def provider_name(dep: Deployment) -> str:
