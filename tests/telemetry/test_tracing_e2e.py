@@ -208,3 +208,31 @@ def test_without_the_otel_packages_a_warning_names_the_install_and_requests_stil
         log = gw.log()
     assert "pip install 'rin[otel]'" in log and "serving without traces" in log
     assert b"rin_telemetry" not in metrics
+
+
+def test_cache_hits_and_budget_fallbacks_are_traced(fake, tmp_path):
+    fake.reset()
+    cfg = config(fake, callbacks=["otel"], cache=True)
+    # a deployment whose own budget can't cover a request: the router falls back to `backup`
+    cfg["model_list"].append(deployment("capped", "openai/trace-capped", fake.openai_base,
+                                        max_budget=0.0000001, budget_duration="1d",
+                                        input_cost_per_token=0.01, output_cost_per_token=0.01))
+    cfg["router_settings"]["fallbacks"].append({"capped": ["backup"]})
+    with OtlpHttpCollector() as collector, Gateway(
+            cfg, tmp_path, env={**KEYS, **FAST, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}) as gw:
+        first, second = chat(gw, "backup"), chat(gw, "backup")
+        assert second[1]["x-rin-cache-hit"] == "true"
+        capped = chat(gw, "capped")
+        assert capped[0] == 200 and capped[1]["x-rin-model"] == "openai/trace-backup"
+        ids = [r[1]["x-rin-request-id"] for r in (first, second, capped)]
+        spans = collector.wait_for(lambda got: all(of_request(got, rid) for rid in ids)
+                                   and len(of_request(got, ids[2])) == 2)
+    (hit,) = of_request(spans, ids[1])
+    assert hit.attributes["rin.cache_hit"] is True and hit.attributes["rin.attempts"] == 0
+    assert hit.attributes["rin.budget.decision"] == "not_checked"
+    assert hit.attributes["rin.deployment"] == "openai/trace-backup"
+    (request,) = [s for s in of_request(spans, ids[2]) if s.kind == SERVER]
+    assert request.attributes["rin.budget.decision"] == "fallback"
+    assert request.attributes["rin.fallback_from"] == "capped"
+    assert request.attributes["rin.fallback.reason"] == "budget"
+    assert upstream_traceparents(fake, "trace-capped") == []  # refused before any call
