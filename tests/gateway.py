@@ -29,11 +29,13 @@ class Gateway:
     """One `rin serve` process on a free port, with its log captured to a file."""
 
     def __init__(self, config: dict[str, Any] | str, workdir: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, api_key: str | None = None) -> None:
+                 args: list[str] | None = None, api_key: str | None = None, cwd: Path | None = None) -> None:
         #: sent as the Bearer token by request() and openai() unless a call says otherwise
         self.api_key = api_key
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        #: where `rin serve` runs (default: `workdir`, beside its config)
+        self.cwd = cwd or workdir
         self.config_path = workdir / "config.yaml"
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path.write_text(text)
@@ -51,7 +53,7 @@ class Gateway:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rin", "serve", "--config", str(self.config_path),
              "--port", str(self.port), *self.args],
-            cwd=self.workdir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

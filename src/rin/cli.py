@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from rin.bootstrap import config_path, load_dotenv_file, setup_logging
+from rin.bootstrap import ACCESS_LOG_RATE, config_path, load_dotenv_file, log_settings, setup_logging
 
 log = logging.getLogger("rin")
 
@@ -34,17 +34,22 @@ def load_for_serving(path: str | None = None):  # type: ignore[no-untyped-def]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
+    from rin import runfile
     from rin.config import ConfigError
 
     os.environ["RIN_CONFIG"] = str(config_path(args.config))
+    os.environ.update(args.log_settings.as_env())  # --workers N: each worker logs the same way
     try:
         config = load_for_serving(args.config)
     except ConfigError as err:
         print(f"rin: {err}", file=sys.stderr)
         return 2
-    options = dict(host=args.host, port=args.port, http="httptools", access_log=False,
+    # log_config=None: uvicorn's own lines go through RIN's handler, in the same format
+    options = dict(host=args.host, port=args.port, http="httptools", access_log=False, log_config=None,
                    log_level="warning", timeout_graceful_shutdown=30, lifespan="on")
     try:
         import uvloop  # noqa: F401
@@ -53,13 +58,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     log.info("RIN listening on http://%s:%d/v1", args.host, args.port)
-    if args.workers > 1:
-        uvicorn.run("rin.server.app:create_app", factory=True, workers=args.workers, **options)
-    else:
-        from rin.runtime import Runtime
-        from rin.server.app import App
+    if hasattr(signal, "SIGHUP"):  # a `rin sync-models` SIGHUP while starting must not end the process
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    run_file = runfile.write(config.general.data_dir, args.host, args.port, config_path(args.config))
+    if run_file is not None:
+        runfile.remove_on_signals(run_file)
+    try:
+        if args.workers > 1:
+            uvicorn.run("rin.server.app:create_app", factory=True, workers=args.workers, **options)
+        else:
+            from rin.access_log import AccessLog
+            from rin.runtime import Runtime
+            from rin.server.app import App
 
-        uvicorn.run(App(Runtime(config)), **options)
+            settings = args.log_settings
+            access_log = AccessLog(settings.access_log_rate) if settings.access_log else None
+            uvicorn.run(App(Runtime(config, access_log=access_log)), **options)
+    finally:
+        if run_file is not None:
+            runfile.remove(run_file)
     return 0
 
 
@@ -79,6 +96,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"tracing: {describe(config.telemetry)}")
     if config.telemetry.unsupported:
         print(f"callbacks not implemented (ignored): {', '.join(config.telemetry.unsupported)}")
+    from rin.config.paths import describe_data_paths
+
+    print(f"data: {describe_data_paths(config.general, config.catalog)}")
     enabled = sum(1 for d in config.deployments if d.enabled)
     print(f"ok: {args.path}: {len(config.groups)} models, {enabled}/{len(config.deployments)} deployments enabled")
     return 0
@@ -166,39 +186,12 @@ def cmd_spend(args: argparse.Namespace) -> int:
 def _sync_models(args: argparse.Namespace) -> int:
     from rin.catalog.cli import run_sync_models
 
-    load_dotenv_file()
-    code = run_sync_models(args.config)
-    if code == 0:
-        _nudge_gateway(args)
-    return code
-
-
-def _nudge_gateway(args: argparse.Namespace) -> None:
-    """Asks a gateway running on this machine to reload, so the new catalogue serves at once."""
-    import urllib.error
-    import urllib.request
-
-    from rin.config import load_config
-
-    url = os.environ.get("RIN_URL", "http://127.0.0.1:4000").rstrip("/") + "/admin/reload"
-    headers = {}
-    try:
-        master = load_config(config_path(args.config)).general.master_key
-    except Exception:  # noqa: BLE001 - the sync itself already succeeded
-        master = None
-    if master:
-        headers["authorization"] = "Bearer " + master.get()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, b"", headers), timeout=5):
-            print(f"the gateway at {url.rsplit('/admin', 1)[0]} reloaded: the new catalogue is live")
-    except (urllib.error.URLError, OSError):
-        print("no gateway answered at " + url.rsplit("/admin", 1)[0] +
-              "; a running one picks the catalogue up at its next reload (POST /admin/reload or SIGHUP) or start")
+    return run_sync_models(args.config, url=args.url)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rin", description="RIN: an OpenAI-compatible LLM gateway")
-    parser.add_argument("--log-level", default=os.environ.get("RIN_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ... (or RIN_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gateway")
@@ -206,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-format", help="text (default) or json: one JSON object a line (or RIN_LOG_FORMAT)")
+    serve.add_argument("--access-log", action="store_true", default=None,
+                       help="one line per request (or RIN_ACCESS_LOG=1), capped by --access-log-rate")
+    serve.add_argument("--access-log-rate", help=f"access-log lines a second at most, the rest counted "
+                                                 f"(or RIN_ACCESS_LOG_RATE; default {ACCESS_LOG_RATE})")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a config file exactly as serve loads it")
@@ -220,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync-models", help="fetch OpenRouter's model list into the catalogue cache")
     sync.add_argument("--config")
+    sync.add_argument("--url", help="the gateway to tell to reload (default: the one whose run file is in "
+                                    "this config's data folder)")
     sync.set_defaults(func=lambda a: _sync_models(a))
 
     spend = sub.add_parser("spend", help="spend report from the ledger")
@@ -249,7 +249,13 @@ def cmd_openwebui_export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level.upper())
+    try:
+        args.log_settings = log_settings(args.log_level, getattr(args, "log_format", None),
+                                         getattr(args, "access_log", None), getattr(args, "access_log_rate", None))
+    except ValueError as err:
+        print(f"rin: {err}", file=sys.stderr)
+        return 2
+    setup_logging(args.log_settings.level, args.log_settings.format)
     return int(args.func(args) or 0)
 
 

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from rin.access_log import AccessLog
 from rin.budgets import Budgets, Hold
 from rin.keys import KeyRing, KeyStore, VirtualKey
 from rin.keys.limits import KeyLimits
 from rin.cache import build_cache
 from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
+from rin.config.paths import spill_dir
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
 from rin.credentials import Refresher
@@ -54,11 +56,14 @@ class Generation:
 
 
 class Runtime:
-    def __init__(self, base: Config, transport: Transport | None = None) -> None:
+    def __init__(self, base: Config, transport: Transport | None = None, access_log: AccessLog | None = None) -> None:
         self.transport = transport or Transport()
+        #: one line per request when the operator turned it on (rin serve --access-log), else None
+        self.access_log = access_log
         self._background: set[asyncio.Task[None]] = set()
         self.ledger = None if base.general.disable_spend_logs else Ledger(
-            base.general.database_url, flush_interval=base.general.proxy_batch_write_at)
+            base.general.database_url, flush_interval=base.general.proxy_batch_write_at,
+            spill_dir=spill_dir(base.general))
         self.keys = KeyRing(KeyStore.from_url(base.general.database_url))
         #: the Responses API's stored responses (store: true), per caller, in the ledger's database
         self.responses = ResponseStore.from_url(base.general.database_url)
@@ -317,6 +322,8 @@ class Runtime:
             ))
         if req.trace is not None:
             req.trace.finish(state, usage, status, error, cost, source, cache_hit)
+        if self.access_log is not None:
+            self.access_log.write(state, usage, status, error, cost, cache_hit)
         for listener in self.listeners:
             listener(state, usage, status, error)
 

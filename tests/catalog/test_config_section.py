@@ -17,7 +17,7 @@ def test_defaults_without_a_catalog_section(tmp_path: Path) -> None:
     config = config_from(tmp_path, "model_list: []\n")
     settings = config.catalog
     assert settings.enabled and settings.sync_on_startup and settings.expose
-    assert settings.path == Path("data/openrouter/models.json")
+    assert settings.path == tmp_path / "data" / "openrouter" / "models.json"  # under the config's folder
     assert settings.sync_interval is None
     assert (settings.include, settings.exclude, settings.free_only) == ((), (), False)
     assert (settings.max_prompt_price, settings.max_completion_price, settings.min_context) == (None, None, None)

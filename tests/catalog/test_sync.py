@@ -177,7 +177,7 @@ def test_cli_prints_progress_and_a_summary(cli_env: Path, tmp_path: Path, upstre
     assert f"Fetching {upstream.openrouter_base}/models ..." in out
     assert ("Received 11 models (1 of them image models, for /v1/images/generations) "
             "(left out: 1 answering in neither text nor images)") in out
-    assert "11 models: added 11, removed 0, price changed 0; written to data/openrouter/models.json" in out
+    assert f"11 models: added 11, removed 0, price changed 0; written to {target}" in out
     assert "11 catalogue models are served as openrouter/<id>" in out
     assert "warning: openrouter/gpt-4o: 'openai/gpt-4-32k' is no longer in the OpenRouter catalogue" in out
     assert target.exists()
@@ -195,15 +195,15 @@ def test_cli_failure_exits_1_and_keeps_the_file(cli_env: Path, tmp_path: Path, u
     code, out, err = run(cli_env)
     assert code == 1
     assert "rin sync-models: failed: " in err and "answered HTTP 503" in err
-    assert ("kept the last good catalogue: 11 models synced 2026-08-01 00:00 UTC in "
-            "data/openrouter/models.json") in err
+    assert f"kept the last good catalogue: 11 models synced 2026-08-01 00:00 UTC in {target}" in err
     assert target.read_bytes() == good
 
 
-def test_cli_first_failure_says_nothing_was_written(cli_env: Path, upstream: FakeUpstream) -> None:
+def test_cli_first_failure_says_nothing_was_written(cli_env: Path, tmp_path: Path, upstream: FakeUpstream) -> None:
     upstream.set_fault("models", "garbage")
     code, _, err = run(cli_env)
-    assert code == 1 and "no catalogue was written (data/openrouter/models.json does not exist yet)" in err
+    target = tmp_path / "data" / "openrouter" / "models.json"
+    assert code == 1 and f"no catalogue was written ({target} does not exist yet)" in err
 
 
 def test_cli_reports_config_errors(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,8 +221,10 @@ def test_cli_respects_a_disabled_catalogue(cli_env: Path, upstream: FakeUpstream
     assert upstream.count(path_contains="/models") == 0
 
 
-def test_sync_models_script_runs_the_cli_from_the_repo_root() -> None:
+def test_sync_models_script_runs_the_repos_cli_from_anywhere() -> None:
+    """The script finds the repository's rin wherever it is run from (tests/e2e/test_data_paths.py
+    runs it from another folder against a running gateway)."""
     script = Path(__file__).resolve().parents[2] / "scripts" / "sync_models.sh"
     assert script.stat().st_mode & 0o111
     text = script.read_text(encoding="utf-8")
-    assert 'cd "$(dirname "$0")/.."' in text and "exec .venv/bin/rin sync-models \"$@\"" in text
+    assert 'exec "$root/.venv/bin/rin" sync-models "$@"' in text

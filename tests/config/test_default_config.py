@@ -95,7 +95,10 @@ def test_parameters_budget_and_prices() -> None:
     general = config.general
     assert general.max_budget == Decimal("100") and general.budget_duration == "30d"
     assert general.enforce_budget is False
-    assert general.database_url == "sqlite:///data/litellm/litellm_cost_tracking.db"
+    # data_dir: ../.. puts the guide's ledger at <repo>/data/litellm/..., whatever the working directory
+    assert general.data_dir == REPO
+    assert general.database_url == f"sqlite:///{REPO}/data/litellm/litellm_cost_tracking.db"
+    assert config.catalog.path == REPO / "data" / "openrouter" / "models.json"
     assert config.litellm.drop_params is True
     direct = [dep for dep in config.deployments if dep.provider != "openrouter"]
     for dep in direct:

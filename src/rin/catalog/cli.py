@@ -1,23 +1,35 @@
-"""`rin sync-models` (and scripts/sync_models.sh): fetch the catalogue now, say what changed."""
+"""`rin sync-models` (and scripts/sync_models.sh): fetch the catalogue now, say what changed, and
+tell the running gateway (rin.runfile) to serve it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import orjson
+
+from rin import runfile
 from rin.catalog.expand import expand, is_synced, missing_warning, openrouter_access
 from rin.catalog.model import CatalogError
 from rin.catalog.store import load_catalog
 from rin.catalog.sync import SyncError, SyncResult, models_url, sync_catalog
+from rin.config.resolved import Config
 
 _SHOWN = 15
 
 
-def run_sync_models(config_path: str | None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Sync the catalogue for the config at `config_path` (None: $RIN_CONFIG, else the default).
+def run_sync_models(config_path: str | None, *, url: str | None = None, out: TextIO | None = None,
+                    err: TextIO | None = None) -> int:
+    """Sync the catalogue for the config at `config_path` (None: $RIN_CONFIG, else the default), then
+    tell the gateway that uses the same data folder (its run file), or the one at `url`, to reload.
     0 on success; 1, with the reason on stderr and the old file kept, on failure."""
     from rin.bootstrap import config_path as resolve_path, load_dotenv_file
     from rin.config import ConfigError, load_config
@@ -52,8 +64,52 @@ def run_sync_models(config_path: str | None, *, out: TextIO | None = None, err: 
     for dep in expanded.deployments:
         if dep.catalog_missing:
             print(f"warning: {missing_warning(dep, result.catalog)}", file=out)
-    print("A running RIN applies it on its next sync or reload (POST /admin/reload, or SIGHUP).", file=out)
+    notify_gateway(config, url, out)
     return 0
+
+
+def notify_gateway(config: Config, url: str | None, out: TextIO) -> None:
+    """Asks the running gateway to reload, so the new catalogue serves at once: POST /admin/reload
+    with the config's master key, or, without one, SIGHUP to the process its run file names."""
+    info = None
+    if url is None:
+        info, why = runfile.find(config.general.data_dir)
+        if info is None:
+            print(f"no running gateway found for this config ({why}); a gateway reads the new catalogue "
+                  "when it starts", file=out)
+            return
+        url = info.url
+    url = url.rstrip("/")
+    master = config.general.master_key
+    if master is None:
+        if info is not None and info.hostname == socket.gethostname():
+            os.kill(info.pid, signal.SIGHUP)
+            print(f"notified the gateway at {url} (pid {info.pid}, SIGHUP): it reloads the config and the "
+                  "new catalogue", file=out)
+        else:
+            print(f"the gateway at {url} was not notified: its admin API needs general_settings.master_key, "
+                  "which this config does not set; POST /admin/reload, SIGHUP or a restart applies the "
+                  "new catalogue", file=out)
+        return
+    request = urllib.request.Request(url + "/admin/reload", b"", {"authorization": "Bearer " + master.get()},
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            models = orjson.loads(resp.read()).get("models")
+        print(f"notified the gateway at {url}: it reloaded and serves {models} model groups", file=out)
+    except urllib.error.HTTPError as exc:
+        print(f"the gateway at {url} refused the reload (HTTP {exc.code}): {_error_message(exc)}", file=out)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        print(f"no gateway answered at {url} ({reason}); a running one applies the new catalogue on its "
+              "next reload (POST /admin/reload, or SIGHUP) or start", file=out)
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(orjson.loads(exc.read())["error"]["message"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return exc.reason
 
 
 def _summary(result: SyncResult, out: TextIO) -> None:

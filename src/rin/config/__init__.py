@@ -5,6 +5,7 @@
       environ   `environment_variables` added to env; `os.environ/VAR` resolved
       build     model_list -> Deployments (disabled, with a reason, when unusable)
       settings  router / general / litellm settings; fallback targets checked; `catalog:`
+      paths     relative data paths (ledger, catalogue) made absolute under one base
       -> Config, or ConfigError listing every `FILE:LINE: key.path: problem`
 
 This is the only code that reads the environment; nothing reads `os.environ` after it.
@@ -19,6 +20,7 @@ from pathlib import Path
 from rin.config import litellm_keys
 from rin.config.build import DeploymentBuilder
 from rin.config.environ import Resolver, environment
+from rin.config.paths import resolve_data_paths
 from rin.config.problems import ConfigError, Problems
 from rin.config.resolved import Config, GeneralSettings, LiteLLMSettings, RouterSettings
 from rin.config.settings import SettingsBuilder, openrouter_access
@@ -50,6 +52,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     router, general, litellm = settings.build(names)
     catalog = settings.catalog()
     telemetry = settings.telemetry(full_env)
+    resolve_data_paths(Path(path), general, catalog, full_env, problems)
     problems.raise_if_errors()
     return Config(
         path=Path(path),

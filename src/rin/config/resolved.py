@@ -43,6 +43,8 @@ class GeneralSettings:
     master_key: Secret | None = None
     #: kept out of repr: a PostgreSQL URL may embed a password
     database_url: str = field(default="sqlite:///data/litellm/litellm_cost_tracking.db", repr=False)
+    #: the base every relative data path resolves from, absolute once loaded (rin.config.paths)
+    data_dir: Path = Path(".")
     max_budget: Decimal | None = None
     budget_duration: str | None = None
     enforce_budget: bool = False
@@ -134,7 +136,7 @@ class CatalogSettings:
     """`catalog:`: how the synced OpenRouter catalogue (rin.catalog) becomes `openrouter/<id>` models."""
 
     enabled: bool = True
-    #: relative paths are relative to the working directory, like the default database
+    #: relative to general_settings.data_dir once loaded (rin.config.paths)
     path: Path = Path("data/openrouter/models.json")
     #: sync in the background at startup (only when OPENROUTER_API_KEY is set)
     sync_on_startup: bool = True

@@ -251,6 +251,8 @@ class LiteLLMRouterSection(RouterSection):
 class GeneralSection(_Strict):
     master_key: Text | None = None
     database_url: Text | None = None
+    #: RIN's: the base of relative data paths (rin.config.paths); relative to the config file's folder
+    data_dir: NonEmpty | None = None
     max_budget: Money | None = None
     budget_duration: Duration | None = None
     enforce_budget: bool | None = None

@@ -155,7 +155,9 @@ class Router:
             group = chain[i]
             if i > 0:
                 reason = _describe(last) if last else "no deployment available"
-                log.warning("fallback: %s -> %s (reason: %s)", chain[i - 1], group, reason)
+                log.warning("fallback: %s -> %s (reason: %s)", chain[i - 1], group, reason,
+                            extra={"request_id": state.request.request_id, "fallback_from": chain[i - 1],
+                                   "fallback_to": group})
                 state.fallback_from = state.fallback_from or model
             try:
                 return await self._try_group(state, group, deadline, call)
@@ -282,7 +284,9 @@ class Router:
                 cooled = self.cooldowns.record_failure(dep.id, self.allowed_fails_for(err), dep.cooldown_time)
                 attempt += 1
                 if cooled:
-                    log.warning("cooldown: %s cooled for %gs after %s", dep.label, cooled, _describe(err))
+                    log.warning("cooldown: %s cooled for %gs after %s", dep.label, cooled, _describe(err),
+                                extra={"request_id": state.request.request_id, "deployment": dep.label,
+                                       "cooldown_s": cooled})
                     raise
                 if not err.retryable or attempt > self.retries_for(err):
                     raise
@@ -290,7 +294,9 @@ class Router:
                 if wait is None:
                     raise
                 log.warning("retry: %s (%s) attempt %d after %s, waiting %.2fs",
-                            group, dep.label, attempt + 1, _describe(err), wait)
+                            group, dep.label, attempt + 1, _describe(err), wait,
+                            extra={"request_id": state.request.request_id, "model": group,
+                                   "deployment": dep.label, "attempt": attempt + 1, "wait_s": round(wait, 3)})
                 await self.sleep(wait)
                 if self.cooldowns.cooling_until(dep.id) is not None:
                     raise  # another request cooled it meanwhile: no retry into a known outage

@@ -390,11 +390,15 @@ def _codec_handler(codec: Codec) -> Handler:
 
 
 def create_app() -> App:
-    """uvicorn's factory for `rin serve --workers N`: each worker loads the config itself."""
-    from rin.bootstrap import config_path, load_dotenv_file, setup_logging
+    """uvicorn's factory for `rin serve --workers N`: each worker loads the config itself, and logs
+    as the parent's flags said (`rin serve` put them in the environment, already checked)."""
+    from rin.access_log import AccessLog
+    from rin.bootstrap import config_path, load_dotenv_file, log_settings, setup_logging
     from rin.config import load_config
 
-    setup_logging(os.environ.get("RIN_LOG_LEVEL", "INFO"))
+    settings = log_settings()
+    setup_logging(settings.level, settings.format)
     load_dotenv_file()
+    access_log = AccessLog(settings.access_log_rate) if settings.access_log else None
     # the parent process already reported the config's warnings once
-    return App(Runtime(load_config(config_path(None))))
+    return App(Runtime(load_config(config_path(None)), access_log=access_log))

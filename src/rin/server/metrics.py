@@ -65,6 +65,9 @@ class Metrics:
                 ("rin_telemetry_spans_queued", "gauge", "Spans waiting to be exported", "waiting")):
                 metric(name, kind, text, [(f'{{destination="{c.destination}"}}', getattr(c, attr))
                                           for c in tracing.counts])
+        if runtime.access_log is not None:
+            metric("rin_access_log_dropped_total", "counter",
+                   "Access-log lines dropped over RIN_ACCESS_LOG_RATE", [("", runtime.access_log.dropped)])
         budgets = runtime.budgets.all()
         for name, attr, text in (("rin_budget_limit_usd", "limit", "Budget limit"),
                                  ("rin_budget_spent_usd", "spent", "Spent in the current window"),

@@ -296,7 +296,9 @@ def _log_failure(req: ChatRequest, state: RequestState, err: RinError) -> None:
     """One line per request that failed on the provider side (client mistakes are not logged)."""
     if err.status >= 500 or isinstance(err, UpstreamError):
         log.warning("request %s for %s failed after %d attempt(s): %s", req.request_id, req.model,
-                    len(state.attempts), err.message)
+                    len(state.attempts), err.message,
+                    extra={"request_id": req.request_id, "requested_model": req.model,
+                           "attempts": len(state.attempts), "error": type(err).__name__})
 
 
 def _parse_until_done(parser: StreamParser, events: list[SSEEvent]) -> list[bytes]:
