@@ -110,7 +110,8 @@ class Refresher:
 
     async def prime(self, credentials: list[Credential]) -> None:
         """Fetches the credentials that have no value yet: before a (re)loaded config is served."""
-        fresh = [c for c in credentials if c.due_in() == 0.0]
+        unique = {id(c): c for c in credentials}.values()  # deployments may share one credential
+        fresh = [c for c in unique if c.due_in() == 0.0]
         await asyncio.gather(*(self._refresh_one(c) for c in fresh))
         now = time.monotonic()
         for cred in fresh:

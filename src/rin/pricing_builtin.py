@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from rin import pricing_vertex
 from rin.types import ModelInfo
 
 #: id: (vendor, input, output, cache_read, cache_write)
@@ -119,7 +120,10 @@ _VENDOR: dict[str, str] = {model: row[0] for model, row in _TABLE.items()} | {mo
 
 def lookup(provider: str, model: str) -> ModelInfo | None:
     """Prices for `model` called directly at `provider`; a dated or `-latest` id falls back to its
-    family (`gpt-4o-2024-08-06` -> `gpt-4o`) unless the table lists that id itself."""
+    family (`gpt-4o-2024-08-06` -> `gpt-4o`) unless the table lists that id itself. Vertex AI's
+    models have prices of their own (rin.pricing_vertex)."""
+    if provider == "vertex_ai":
+        return pricing_vertex.lookup(model)
     for candidate in (model, _SUFFIX.sub("", model)):
         if _VENDOR.get(candidate) == provider:
             return PRICES[candidate]

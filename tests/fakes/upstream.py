@@ -11,6 +11,8 @@ The only test double the project allows: RIN's tests and bench/ point the gatewa
         fake.azure_base                   # http://127.0.0.1:PORT/azure    (+ /openai/deployments/...)
         fake.cloudflare_base("acct")      # http://127.0.0.1:PORT/cloudflare/client/v4/accounts/acct/ai/v1
         fake.gemini_base                  # http://127.0.0.1:PORT/gemini/v1beta
+        fake.vertex_base                  # http://127.0.0.1:PORT/vertex   (as https://REGION-aiplatform.googleapis.com)
+        fake.google.service_account(fake.google_token_uri)   # a service-account key file for the token endpoint
         fake.count("gpt-4o-fail-429")     # requests received for that model
 
 Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models,
@@ -22,7 +24,10 @@ and /cohere/v1/rerank; Jina /jina/v1/rerank; Azure OpenAI
 /azure/openai/deployments/{name}/chat/completions and /embeddings (?api-version=, `api-key`; azure_fmt.py);
 Cloudflare /cloudflare/client/v4/accounts/{id}/ai/v1/chat/completions and /embeddings; Gemini
 /gemini/v1beta/models/{model}:generateContent and :streamGenerateContent (`x-goog-api-key`; the
-recorded request's `model` is the URL's; gemini_fmt.py). Every generating route takes the same faults.
+recorded request's `model` is the URL's; gemini_fmt.py); Vertex AI
+/vertex/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent, :streamGenerateContent,
+:predict and .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict (a Bearer token from
+Google's fake token endpoint POST /google/token; vertex_fmt.py). Every generating route takes the same faults.
 Multipart requests are recorded with `json` = the form fields (`name[]` fields as lists under
 `name`) plus "file_size" (bytes of all files), "file_name" (the first file's) and "files".
 
@@ -54,6 +59,7 @@ from .azure_fmt import AzureFormat
 from .cloudflare_fmt import CloudflareFormat
 from .completions_fmt import CompletionsFormat
 from .gemini_fmt import GeminiFormat
+from .vertex_fmt import GoogleOAuth, VertexClaudeFormat, VertexGeminiFormat
 from .faults import STATUS_KINDS, Fault, parse_fault
 from .openai_fmt import OpenAIFormat
 from .openrouter_fmt import OpenRouterFormat
@@ -121,6 +127,9 @@ class FakeUpstream:
         self._jina, self._local_rerank = JinaFormat(), LocalRerankFormat()
         self._azure, self._cloudflare = AzureFormat(), CloudflareFormat()
         self._gemini = GeminiFormat()
+        #: Google's token endpoint: service accounts, tokens issued, failure switches (vertex_fmt.py)
+        self.google = GoogleOAuth()
+        self._vertex_gemini, self._vertex_claude = VertexGeminiFormat(self.google), VertexClaudeFormat(self.google)
         self._images: set[str] = set()  # ids of the URL images handed out, served by GET /_fake/images/
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -167,6 +176,16 @@ class FakeUpstream:
     def gemini_base(self) -> str:
         """The Gemini API root with its version (as https://generativelanguage.googleapis.com/v1beta)."""
         return self.base_url + "/gemini/v1beta"
+
+    @property
+    def vertex_base(self) -> str:
+        """Vertex AI's URL root (as https://us-central1-aiplatform.googleapis.com): the api_base."""
+        return self.base_url + "/vertex"
+
+    @property
+    def google_token_uri(self) -> str:
+        """Google's OAuth token endpoint (as https://oauth2.googleapis.com/token): a key file's token_uri."""
+        return self.base_url + "/google/token"
 
     # control
 
@@ -280,6 +299,9 @@ class FakeUpstream:
         add("POST", cloudflare + "/chat/completions", partial(self._chat, fmt=self._cloudflare))
         add("POST", cloudflare + "/embeddings", partial(self._embeddings, fmt=self._cloudflare))
         add("POST", "/gemini/v1beta/models/{target}", self._gemini_call)
+        add("POST", "/vertex/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{target}",
+            self._vertex_call)
+        add("POST", "/google/token", self._google_token)
         add("POST", "/hooks/alert", self._webhook)
         add("GET", "/_fake/stats", self._stats)
         add("GET", "/_fake/requests", self._dump)
@@ -309,19 +331,53 @@ class FakeUpstream:
         model, _, method = request.match_info["target"].rpartition(":")
         if method not in ("generateContent", "streamGenerateContent") or not model:
             return await self._not_found(request)
+        return await self._generate(request, self._gemini, model, method)
+
+    async def _generate(
+        self, request: web.Request, fmt: GeminiFormat, model: str, method: str
+    ) -> web.StreamResponse:
+        """generateContent / streamGenerateContent, for the Gemini API and Vertex AI alike."""
         stream = method == "streamGenerateContent"
         if stream and request.query.get("alt") != "sse":  # without alt=sse Google streams a JSON array
             await self._receive(request)
-            return _respond(self._gemini.bad_request("this fake streams only with ?alt=sse"))
+            return _respond(fmt.bad_request("this fake streams only with ?alt=sse"))
         fault = self._fault(model)
         if stream and fault is not None and fault.kind == "content-policy":
             # a blocked prompt on a stream is one SSE event, as the JSON answer would be
             await self._receive(request, {"model": model, "stream": True})
-            if (early := self._gemini.auth_error(request.headers)) is not None:
+            if (early := fmt.auth_error(request.headers)) is not None:
                 return _respond(early)
-            headers = self._gemini.headers(self._gemini.stream_content_type)
-            return web.Response(status=200, body=b"data: " + self._gemini.blocked(model) + b"\n\n", headers=headers)
-        return await self._chat(request, fmt=self._gemini, patch={"model": model, "stream": stream})
+            headers = fmt.headers(fmt.stream_content_type)
+            return web.Response(status=200, body=b"data: " + fmt.blocked(model) + b"\n\n", headers=headers)
+        return await self._chat(request, fmt=fmt, patch={"model": model, "stream": stream})
+
+    async def _vertex_call(self, request: web.Request) -> web.StreamResponse:
+        """Vertex AI's `publishers/{google|anthropic}/models/{model}:{method}`."""
+        model, _, method = request.match_info["target"].rpartition(":")
+        publisher = request.match_info["publisher"]
+        if publisher == "google" and method in ("generateContent", "streamGenerateContent") and model:
+            return await self._generate(request, self._vertex_gemini, model, method)
+        if publisher == "google" and method == "predict" and model:
+            return await self._vertex_predict(request, model)
+        if publisher == "anthropic" and method in ("rawPredict", "streamRawPredict") and model:
+            patch = {"model": model, "stream": method == "streamRawPredict"}
+            return await self._chat(request, fmt=self._vertex_claude, patch=patch)
+        return await self._not_found(request)
+
+    async def _vertex_predict(self, request: web.Request, model: str) -> web.StreamResponse:
+        """Vertex AI's text embeddings: `instances` in, `predictions` out."""
+        fmt = self._vertex_gemini
+        body, _ = await self._receive(request, {"model": model})
+        early = fmt.auth_error(request.headers) or fmt.validate_predict(body)
+        if early is not None:
+            return _respond(early)
+        assert body is not None  # validated above
+        return await self._media_reply(request, fmt, model, lambda: fmt.predict(body))  # type: ignore[arg-type]
+
+    async def _google_token(self, request: web.Request) -> web.Response:
+        """Google's OAuth token endpoint: a service account's signed JWT for an access token."""
+        await self._receive(request)
+        return _respond(self.google.exchange(await request.read()))
 
     async def _webhook(self, request: web.Request) -> web.Response:
         """A generic alert receiver (Slack-style incoming webhook): records the post, answers 200."""
@@ -674,6 +730,8 @@ class FakeUpstream:
             fmt = self._cloudflare
         elif path.startswith("/gemini"):
             fmt = self._gemini
+        elif path.startswith("/vertex"):
+            fmt = self._vertex_gemini
         return _respond(fmt.not_found(request.method, path))
 
     # control endpoints, for a standalone fake driven from another process

@@ -26,6 +26,7 @@ from tests.fakes.gemini_fmt import GeminiFormat
 from tests.fakes.media_fmt import PNG
 from tests.fakes.openai_fmt import OpenAIFormat
 from tests.fakes.openrouter_fmt import OpenRouterFormat
+from tests.fakes.vertex_fmt import VertexClaudeFormat, VertexGeminiFormat
 from tests.gateway import Gateway
 
 
@@ -35,9 +36,18 @@ class Provider:
     #: the provider's model id for a behaviour word of the fake ("4o", "tool", "fail-401", ...)
     model: Callable[[str], str]
     base: Callable[[Any], str]
-    key_var: str
+    key_var: str | None
     fake_format: Callable[[], Any]
     params: dict[str, Any] = field(default_factory=dict)
+    #: litellm_params made from the running fake (cloud credentials whose token endpoint it serves)
+    fake_params: Callable[[Any], dict[str, Any]] | None = None
+    #: the test id, when a provider has several entries
+    label: str = ""
+
+
+def vertex_params(fake: Any) -> dict[str, Any]:
+    return {"vertex_credentials": fake.google.service_account(fake.google_token_uri),
+            "vertex_project": "rin-contract", "vertex_location": "us-east5"}
 
 
 CONTRACT = [
@@ -51,6 +61,10 @@ CONTRACT = [
     Provider("cloudflare", lambda w: f"@cf/meta/llama-{w}", lambda f: f.cloudflare_base("acct-1"),
              "CLOUDFLARE_API_KEY", CloudflareFormat),
     Provider("gemini", lambda w: f"gemini-{w}", lambda f: f.gemini_base, "GEMINI_API_KEY", GeminiFormat),
+    Provider("vertex_ai", lambda w: f"gemini-{w}", lambda f: f.vertex_base, None, VertexGeminiFormat,
+             fake_params=vertex_params, label="vertex_ai-gemini"),
+    Provider("vertex_ai", lambda w: f"claude-{w}@20250929", lambda f: f.vertex_base, None, VertexClaudeFormat,
+             fake_params=vertex_params, label="vertex_ai-claude"),
 ]
 ENV = {**KEYS, "AZURE_API_KEY": "azure-canary-key", "CLOUDFLARE_API_KEY": "cf-canary-token",
        "GEMINI_API_KEY": "gemini-canary-key"}
@@ -62,8 +76,10 @@ PRICES = {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002,
 
 
 def contract_config(fake: Any, p: Provider) -> dict[str, Any]:
+    params = {**p.params, **(p.fake_params(fake) if p.fake_params else {})}
+
     def entry(name: str, word: str, **info: Any) -> dict[str, Any]:
-        return deployment(name, f"{p.name}/{p.model(word)}", p.base(fake), p.key_var, **p.params,
+        return deployment(name, f"{p.name}/{p.model(word)}", p.base(fake), p.key_var, **params,
                           model_info=info or None)
 
     return {
@@ -79,7 +95,7 @@ def contract_config(fake: Any, p: Provider) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module", params=CONTRACT, ids=lambda p: p.name)
+@pytest.fixture(scope="module", params=CONTRACT, ids=lambda p: p.label or p.name)
 def provider(request) -> Provider:
     return request.param
 
@@ -190,7 +206,7 @@ def test_usage_reaches_the_ledger(gw, upstream, provider):
 # the fakes' error bodies, classified by each adapter without a network
 
 
-@pytest.mark.parametrize("p", CONTRACT, ids=lambda p: p.name)
+@pytest.mark.parametrize("p", CONTRACT, ids=lambda p: p.label or p.name)
 @pytest.mark.parametrize(("fault", "kind"), [
     (Fault("status", status=401), UpstreamAuthError),
     (Fault("status", status=429, retry_after=7), UpstreamRateLimited),

@@ -176,6 +176,8 @@ class DeploymentBuilder:
         result = spec.setup(SetupInput(params, self.env, provider_model, api_base))
         for key, message in result.errors:
             self.problems.error(("model_list", index, "litellm_params", key), message)
+        for key, message in result.warnings:
+            self.problems.warn(("model_list", index, "litellm_params", key), message)
         return result
 
     def _credential(self, params: LiteLLMParams, spec: Any) -> tuple[str, str]:

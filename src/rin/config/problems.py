@@ -14,7 +14,7 @@ KeyPath = tuple[Any, ...]
 SENSITIVE_KEYS = frozenset({
     "api_key", "master_key", "redis_password", "password", "database_url", "secret", "token",
     "access_token", "auth_token", "aws_secret_access_key", "aws_session_token", "vertex_credentials",
-    "s3_aws_secret_access_key", "redis_url", "url", "alert_webhook_url",
+    "vertex_ai_credentials", "s3_aws_secret_access_key", "redis_url", "url", "alert_webhook_url",
     "azure_ad_token", "client_secret", "aws_access_key_id",
 })
 #: containers whose every value is treated as sensitive (headers carry tokens, env vars carry keys)

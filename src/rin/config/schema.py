@@ -160,6 +160,10 @@ class LiteLLMParams(Prices):
     vertex_location: Text | None = None
     #: a service-account JSON file's path, or its contents (a JSON string or mapping)
     vertex_credentials: Text | dict[str, Any] | None = None
+    #: LiteLLM's other spellings of the three above
+    vertex_ai_project: Text | None = None
+    vertex_ai_location: Text | None = None
+    vertex_ai_credentials: Text | dict[str, Any] | None = None
     aws_region_name: Text | None = None
     aws_access_key_id: Text | None = None
     aws_secret_access_key: Text | None = None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from rin.providers.anthropic import AnthropicAdapter
 from rin.providers.azure import AzureAdapter, AzureAIAdapter
 from rin.providers.base import Adapter, Setup, StreamDecoder
+from rin.providers.bedrock import BedrockAdapter
+from rin.providers.bedrock_auth import bedrock_setup
 from rin.providers.cloudflare import CloudflareAdapter
 from rin.providers.gemini import GeminiAdapter
 from rin.providers.openai import OpenAIAdapter
@@ -74,6 +76,9 @@ _SPECS = [
     ProviderSpec("nvidia_nim", _openai, "https://integrate.api.nvidia.com/v1", "NVIDIA_NIM_API_KEY",
                  "NVIDIA_NIM_API_BASE"),
     ProviderSpec("github", _openai, "https://models.inference.ai.azure.com", "GITHUB_API_KEY", None),
+    # SigV4 with AWS credentials refreshed in the background (bedrock_auth), or a Bedrock API key
+    ProviderSpec("bedrock", BedrockAdapter(), None, "AWS_BEARER_TOKEN_BEDROCK", key_required=False,
+                 setup=bedrock_setup),
     ProviderSpec("cohere", _openai, "https://api.cohere.ai/compatibility/v1", "COHERE_API_KEY", "COHERE_API_BASE"),
     ProviderSpec("jina_ai", _openai, "https://api.jina.ai/v1", "JINA_AI_API_KEY", "JINA_AI_API_BASE"),
     ProviderSpec("hosted_vllm", _openai, None, "HOSTED_VLLM_API_KEY", "HOSTED_VLLM_API_BASE",
@@ -90,7 +95,7 @@ PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
 #: LiteLLM prefixes RIN recognises but does not speak: such deployments load, disabled, with a reason.
 UNSUPPORTED = frozenset({
-    "bedrock", "vertex_ai", "sagemaker", "huggingface", "replicate",
+    "vertex_ai", "sagemaker", "huggingface", "replicate",
     "watsonx", "databricks", "predibase", "ai21", "palm", "cohere_chat",
 })
 

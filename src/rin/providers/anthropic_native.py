@@ -26,6 +26,13 @@ class AnthropicMessagesNative:
         self.url = url
 
     def build(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest:
+        out = self.headers(dep)
+        if req.forward_headers:
+            out.update(req.forward_headers)
+        return UpstreamRequest("POST", self.url(dep.api_base), out, orjson.dumps(self.body(req, dep)), req.stream)
+
+    def body(self, req: ChatRequest, dep: Deployment) -> dict[str, Any]:
+        """The client's body with the model swapped and the deployment's defaults filled in."""
         assert req.native is not None
         body = dict(req.native)
         body["model"] = dep.provider_model
@@ -41,10 +48,7 @@ class AnthropicMessagesNative:
                 sampling = sampling or key != "max_tokens"
         for name in dep.additional_drop_params:
             body.pop(name, None)
-        out = self.headers(dep)
-        if req.forward_headers:
-            out.update(req.forward_headers)
-        return UpstreamRequest("POST", self.url(dep.api_base), out, orjson.dumps(body), req.stream)
+        return body
 
     def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
         data = message_json(body)

@@ -91,6 +91,8 @@ class SetupResult:
     disabled_reason: str | None = None
     #: (litellm_params key, message): config errors, reported at the key's file line
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: (litellm_params key, message): warnings (a default LiteLLM also assumes), at the key's line
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 #: a provider's load-time setup (ProviderSpec.setup): credentials, computed endpoints, options

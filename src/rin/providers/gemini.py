@@ -9,7 +9,7 @@ stream events and errors are translated in `gemini_response`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 import time
 
@@ -46,18 +46,12 @@ class GeminiAdapter:
     def build_chat(self, req: ChatRequest, dep: Deployment) -> UpstreamRequest:
         if _openai_compatible(dep):
             return self._openai.build_chat(req, dep)
-        body = translate_body(effective_body(req, dep))
-        if req.stream and "candidateCount" in body.get("generationConfig", {}):
-            raise InvalidRequest("Gemini streams one choice: 'n' must be 1 when streaming.", param="n")
-        method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
-        return UpstreamRequest("POST", model_url(dep, method), headers(dep), orjson.dumps(body), req.stream)
+        return generate_content(req, dep, lambda method: model_url(dep, method), headers(dep))
 
     def parse_chat(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
         if _openai_compatible(dep):
             return self._openai.parse_chat(body, req, dep)
-        data = response_json(body)
-        chat, usage = chat_completion(data, dep.provider_model, int(time.time()))
-        return ChatResult(orjson.dumps(chat), usage, data.get("modelVersion"), chat)
+        return parse_generate_content(body, dep)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> StreamParser:
         if _openai_compatible(dep):
@@ -73,13 +67,7 @@ class GeminiAdapter:
     def build_embeddings(self, body: dict[str, Any], dep: Deployment) -> UpstreamRequest:
         if _openai_compatible(dep):
             return self._openai.build_embeddings(body, dep)
-        texts = body.get("input")
-        texts = [texts] if isinstance(texts, str) else texts
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise InvalidRequest(
-                "Gemini embeddings take 'input' as a string or a list of strings (not token arrays).",
-                param="input",
-            )
+        texts = embedding_texts(body)
         model = "models/" + dep.provider_model
         dims = body.get("dimensions")
         requests = []
@@ -101,6 +89,18 @@ class GeminiAdapter:
         return classify_error(status, headers, body)
 
 
+def embedding_texts(body: dict[str, Any]) -> list[str]:
+    """An embeddings request's `input` as a list of strings (Google's models take no token arrays)."""
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise InvalidRequest(
+            "Gemini embeddings take 'input' as a string or a list of strings (not token arrays).",
+            param="input",
+        )
+    return texts
+
+
 def _openai_compatible(dep: Deployment) -> bool:
     return dep.api_base.rstrip("/").endswith("/openai")
 
@@ -116,6 +116,25 @@ def headers(dep: Deployment) -> dict[str, str]:
         out["x-goog-api-key"] = dep.api_key.get()
     out.update(dep.extra_headers)
     return out
+
+
+def generate_content(
+    req: ChatRequest, dep: Deployment, url: Callable[[str], str], upstream_headers: dict[str, str]
+) -> UpstreamRequest:
+    """The generateContent (or streamGenerateContent) call for `req`; `url(method)` says where the
+    model lives (the Gemini API here, Vertex AI in rin.providers.vertex)."""
+    body = translate_body(effective_body(req, dep))
+    if req.stream and "candidateCount" in body.get("generationConfig", {}):
+        raise InvalidRequest("Gemini streams one choice: 'n' must be 1 when streaming.", param="n")
+    method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
+    return UpstreamRequest("POST", url(method), upstream_headers, orjson.dumps(body), req.stream)
+
+
+def parse_generate_content(body: bytes, dep: Deployment) -> ChatResult:
+    """A GenerateContentResponse as a chat.completion."""
+    data = response_json(body)
+    chat, usage = chat_completion(data, dep.provider_model, int(time.time()))
+    return ChatResult(orjson.dumps(chat), usage, data.get("modelVersion"), chat)
 
 
 def translate_body(body: dict[str, Any]) -> dict[str, Any]:

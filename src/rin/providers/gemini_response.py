@@ -58,9 +58,10 @@ _KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY
 _TOO_MANY_TOKENS = "exceeds the maximum number of tokens"
 
 
-def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+def classify_error(status: int, headers: Mapping[str, str], body: bytes, service: str = "Gemini") -> UpstreamError:
     """A non-2xx Google answer, `{"error": {"code", "message", "status", "details"}}` (the
-    OpenAI-compatible endpoint wraps it in a list), as an UpstreamError."""
+    OpenAI-compatible endpoint wraps it in a list), as an UpstreamError. `service` names the API
+    in messages (Vertex AI answers in the same envelope)."""
     retry_after = parse_retry_after(headers)
     try:
         data = orjson.loads(body)
@@ -71,7 +72,7 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> Upst
     err = data.get("error") if isinstance(data, dict) else None
     if not isinstance(err, dict):
         text = body[:200].decode("utf-8", "replace").strip()
-        message = f"Gemini returned HTTP {status}" + (f": {text}" if text else "")
+        message = f"{service} returned HTTP {status}" + (f": {text}" if text else "")
         return upstream_error_for_status(status, message, retry_after=retry_after)
     kind = err.get("status") if isinstance(err.get("status"), str) else None
     said = str(err.get("message") or "no message")
@@ -85,10 +86,10 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> Upst
     if reasons & _KEY_REASONS:
         cls = UpstreamAuthError
     if cls is UpstreamAuthError:
-        message = (f"Gemini refused the API key or project configured for this model ({detail}); "
-                   "check the key and project in the server's environment.")
+        message = (f"{service} refused the credentials or project configured for this model ({detail}); "
+                   "check the API key or service account, and the project, in the server's config.")
         return UpstreamAuthError(message, upstream_status=status)
-    message = f"Gemini returned {detail}"
+    message = f"{service} returned {detail}"
     if kind == "INVALID_ARGUMENT" and _TOO_MANY_TOKENS in said:
         return ContextWindowExceeded(message, upstream_status=status)
     if cls is None:
