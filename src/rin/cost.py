@@ -59,7 +59,11 @@ def price_for(
 ) -> tuple[ModelInfo | None, CostSource]:
     """The prices for a call of `dep` serving `model_group`, and their source (None, "unpriced"
     when nothing prices it)."""
-    for key in (model_group, dep.provider_model, f"{dep.provider}/{dep.provider_model}"):
+    # model_cost keys: the group, the model, and the other names LiteLLM's price tables use for
+    # it, which the provider's load-time setup lists (Bedrock: `bedrock/<id>`, a cross-region id's
+    # base model)
+    for key in (model_group, dep.provider_model, f"{dep.provider}/{dep.provider_model}",
+                *dep.options.get("price_keys", ())):
         info = general_model_cost.get(key)
         if _priced(info):
             return info, "config"

@@ -40,7 +40,7 @@ def test_unset_variables_disable_the_deployment_with_a_reason() -> None:
     reasons = {dep.model_name: dep.disabled_reason for dep in config.deployments}
     assert reasons["with-headers"] == "TRACE_TOKEN is not set"
     assert reasons["local"] is not None and "api_base" in reasons["local"] and "HOSTED_VLLM_API_BASE" in reasons["local"]
-    assert reasons["cloud-only"] == "provider 'bedrock' is not supported by RIN"
+    assert reasons["cloud-only"] == "provider 'sagemaker' is not supported by RIN"
     assert reasons["plain"] is None
     assert config.missing_env == ["TRACE_TOKEN"]
     assert any("'with-headers'" in w and "TRACE_TOKEN is not set" in w for w in config.warnings)

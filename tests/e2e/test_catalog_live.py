@@ -130,7 +130,7 @@ def test_sync_models_command_and_script(fake, tmp_path):
     import yaml
 
     config.write_text(yaml.safe_dump(catalog_config(fake)))
-    environment = {**env(fake), "RIN_URL": "http://127.0.0.1:9"}
+    environment = env(fake)
     import os
 
     full_env = {**os.environ, **environment}
@@ -138,12 +138,13 @@ def test_sync_models_command_and_script(fake, tmp_path):
                          env=full_env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "added" in out.stdout and (tmp_path / "data/openrouter/models.json").exists()
+    assert "no running gateway found for this config (no run file at" in out.stdout
     written = (tmp_path / "data/openrouter/models.json").read_bytes()
     fake.set_fault("models", "garbage")
     try:
         out = subprocess.run([sys.executable, "-m", "rin", "sync-models", "--config", str(config)], cwd=tmp_path,
                              env=full_env, capture_output=True, text=True)
-        # the script runs the same command from the repo root, where `make serve` keeps data/
+        # the script runs the same command; the config's path is read from where it is run
         script = subprocess.run([str(REPO / "scripts/sync_models.sh"), "--config", str(config)], cwd=tmp_path,
                                 env=full_env, capture_output=True, text=True)
     finally:

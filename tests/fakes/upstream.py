@@ -13,6 +13,7 @@ The only test double the project allows: RIN's tests and bench/ point the gatewa
         fake.gemini_base                  # http://127.0.0.1:PORT/gemini/v1beta
         fake.vertex_base                  # http://127.0.0.1:PORT/vertex   (as https://REGION-aiplatform.googleapis.com)
         fake.google.service_account(fake.google_token_uri)   # a service-account key file for the token endpoint
+        fake.bedrock_base                 # http://127.0.0.1:PORT/bedrock  (as https://bedrock-runtime.REGION.amazonaws.com)
         fake.count("gpt-4o-fail-429")     # requests received for that model
 
 Routes: OpenAI /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models,
@@ -28,6 +29,9 @@ recorded request's `model` is the URL's; gemini_fmt.py); Vertex AI
 /vertex/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent, :streamGenerateContent,
 :predict and .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict (a Bearer token from
 Google's fake token endpoint POST /google/token; vertex_fmt.py). Every generating route takes the same faults.
+Bedrock /bedrock/model/{id}/converse, /converse-stream (AWS event stream) and /invoke (Titan and Cohere
+embeddings), every request's SigV4 signature checked (the recorded `model` is the URL's; bedrock_fmt.py),
+and STS AssumeRole at /sts/ (the endpoint for AWS_ENDPOINT_URL_STS) handing out session credentials.
 Multipart requests are recorded with `json` = the form fields (`name[]` fields as lists under
 `name`) plus "file_size" (bytes of all files), "file_name" (the first file's) and "files".
 
@@ -56,6 +60,7 @@ from aiohttp import BodyPartReader, web
 from . import media_fmt as media
 from .anthropic_fmt import AnthropicFormat
 from .azure_fmt import AzureFormat
+from .bedrock_fmt import BedrockFormat, assume_role_xml, new_session_key
 from .cloudflare_fmt import CloudflareFormat
 from .completions_fmt import CompletionsFormat
 from .gemini_fmt import GeminiFormat
@@ -127,6 +132,9 @@ class FakeUpstream:
         self._jina, self._local_rerank = JinaFormat(), LocalRerankFormat()
         self._azure, self._cloudflare = AzureFormat(), CloudflareFormat()
         self._gemini = GeminiFormat()
+        self._bedrock = BedrockFormat()
+        #: seconds the session credentials STS hands out are valid for
+        self.sts_duration = 3600
         #: Google's token endpoint: service accounts, tokens issued, failure switches (vertex_fmt.py)
         self.google = GoogleOAuth()
         self._vertex_gemini, self._vertex_claude = VertexGeminiFormat(self.google), VertexClaudeFormat(self.google)
@@ -186,6 +194,16 @@ class FakeUpstream:
     def google_token_uri(self) -> str:
         """Google's OAuth token endpoint (as https://oauth2.googleapis.com/token): a key file's token_uri."""
         return self.base_url + "/google/token"
+
+    @property
+    def bedrock_base(self) -> str:
+        """Bedrock's runtime endpoint (as https://bedrock-runtime.us-east-1.amazonaws.com): the api_base."""
+        return self.base_url + "/bedrock"
+
+    @property
+    def sts_endpoint(self) -> str:
+        """STS (as https://sts.amazonaws.com), for AWS_ENDPOINT_URL_STS."""
+        return self.base_url + "/sts"
 
     # control
 
@@ -299,6 +317,8 @@ class FakeUpstream:
         add("POST", cloudflare + "/chat/completions", partial(self._chat, fmt=self._cloudflare))
         add("POST", cloudflare + "/embeddings", partial(self._embeddings, fmt=self._cloudflare))
         add("POST", "/gemini/v1beta/models/{target}", self._gemini_call)
+        add("POST", "/bedrock/model/{target:.+}", self._bedrock_call)
+        add("POST", "/sts/", self._sts)
         add("POST", "/vertex/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{target}",
             self._vertex_call)
         add("POST", "/google/token", self._google_token)
@@ -378,6 +398,39 @@ class FakeUpstream:
         """Google's OAuth token endpoint: a service account's signed JWT for an access token."""
         await self._receive(request)
         return _respond(self.google.exchange(await request.read()))
+
+    async def _bedrock_call(self, request: web.Request) -> web.StreamResponse:
+        """`model/{id}/{converse|converse-stream|invoke}`, after the request's SigV4 signature checks out."""
+        model, _, action = request.match_info["target"].rpartition("/")
+        if action not in ("converse", "converse-stream", "invoke") or not model:
+            return await self._not_found(request)
+        fmt, stream = self._bedrock, action == "converse-stream"
+        patch = {"model": model, "stream": stream}
+        denied = fmt.verify(request.method, f"http://{request.host}{request.raw_path}", request.headers,
+                            await request.read())
+        if denied is not None:
+            await self._receive(request, patch)
+            return _respond(denied)
+        if action == "invoke":
+            return await self._embeddings(request, fmt=fmt, patch=patch)  # type: ignore[arg-type]
+        fault = self._fault(model)
+        if stream and fault is not None and fault.kind == "content-policy":
+            await self._receive(request, patch)
+            return web.Response(status=200, body=fmt.blocked(model, stream=True),
+                                headers=fmt.headers(fmt.stream_content_type))
+        return await self._chat(request, fmt=fmt, patch=patch)  # type: ignore[arg-type]
+
+    async def _sts(self, request: web.Request) -> web.Response:
+        """STS AssumeRole (query protocol): fresh session credentials for a request signed with a known key."""
+        raw = await request.read()
+        denied = self._bedrock.verify(request.method, f"http://{request.host}{request.raw_path}", request.headers,
+                                      raw, service="sts")
+        form = dict(await request.post())
+        await self._receive(request, {"model": "sts:" + str(form.get("Action"))})
+        if denied is not None:
+            return _respond(denied)
+        body = assume_role_xml(new_session_key(), int(time.time()) + self.sts_duration)
+        return web.Response(body=body, content_type="text/xml")
 
     async def _webhook(self, request: web.Request) -> web.Response:
         """A generic alert receiver (Slack-style incoming webhook): records the post, answers 200."""
@@ -510,8 +563,10 @@ class FakeUpstream:
         _drop(request, reset=late == "stall-mid")
         return resp
 
-    async def _embeddings(self, request: web.Request, fmt: OpenAIFormat) -> web.StreamResponse:
-        body, model = await self._receive(request)
+    async def _embeddings(
+        self, request: web.Request, fmt: OpenAIFormat, patch: dict | None = None
+    ) -> web.StreamResponse:
+        body, model = await self._receive(request, patch)
         early = fmt.auth_error(request.headers) or fmt.validate(request.headers, body)
         if early is not None:
             return _respond(early)
@@ -730,6 +785,8 @@ class FakeUpstream:
             fmt = self._cloudflare
         elif path.startswith("/gemini"):
             fmt = self._gemini
+        elif path.startswith("/bedrock"):
+            fmt = self._bedrock  # type: ignore[assignment]
         elif path.startswith("/vertex"):
             fmt = self._vertex_gemini
         return _respond(fmt.not_found(request.method, path))

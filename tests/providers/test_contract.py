@@ -20,6 +20,7 @@ from rin.providers import PROVIDERS
 from tests.e2e.conftest import KEYS, deployment
 from tests.fakes.anthropic_fmt import AnthropicFormat
 from tests.fakes.azure_fmt import AzureFormat
+from tests.fakes.bedrock_fmt import BedrockFormat, secret_for
 from tests.fakes.cloudflare_fmt import CloudflareFormat
 from tests.fakes.faults import Fault
 from tests.fakes.gemini_fmt import GeminiFormat
@@ -43,6 +44,8 @@ class Provider:
     fake_params: Callable[[Any], dict[str, Any]] | None = None
     #: the test id, when a provider has several entries
     label: str = ""
+    #: whether its 429 says when to retry (AWS sends no Retry-After)
+    retry_after: bool = True
 
 
 def vertex_params(fake: Any) -> dict[str, Any]:
@@ -65,9 +68,13 @@ CONTRACT = [
              fake_params=vertex_params, label="vertex_ai-gemini"),
     Provider("vertex_ai", lambda w: f"claude-{w}@20250929", lambda f: f.vertex_base, None, VertexClaudeFormat,
              fake_params=vertex_params, label="vertex_ai-claude"),
+    Provider("bedrock", lambda w: f"anthropic.claude-{w}-v1:0", lambda f: f.bedrock_base, None, BedrockFormat,
+             {"aws_region_name": "us-east-1", "aws_access_key_id": "os.environ/RIN_TEST_AWS_KEY_ID",
+              "aws_secret_access_key": "os.environ/RIN_TEST_AWS_SECRET"}, retry_after=False),
 ]
 ENV = {**KEYS, "AZURE_API_KEY": "azure-canary-key", "CLOUDFLARE_API_KEY": "cf-canary-token",
-       "GEMINI_API_KEY": "gemini-canary-key"}
+       "GEMINI_API_KEY": "gemini-canary-key", "RIN_TEST_AWS_KEY_ID": "AKIAFAKECONTRACT",
+       "RIN_TEST_AWS_SECRET": secret_for("AKIAFAKECONTRACT"), "AWS_EC2_METADATA_DISABLED": "true"}
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -219,4 +226,4 @@ def test_error_bodies_classify(p, fault, kind):
     assert isinstance(error, kind)
     assert error.retryable is (kind is not UpstreamAuthError)
     if kind is UpstreamRateLimited:
-        assert error.retry_after == 7.0
+        assert error.retry_after == (7.0 if p.retry_after else None)

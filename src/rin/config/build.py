@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import re
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -118,6 +119,8 @@ class DeploymentBuilder:
         if spec is not None and spec.endpoint_required:
             self._require_endpoint(spec, index, api_base, api_version, {p[-1] for p, _ in unset})
         info = model_info(entry.model_info or ModelInfoSection(), params)
+        if setup is not None and setup.info:
+            info = replace(info, **{k: v for k, v in setup.info.items() if getattr(info, k) is None})
         dep = Deployment(
             model_name=entry.model_name,
             provider=provider,

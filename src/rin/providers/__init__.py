@@ -15,6 +15,8 @@ from rin.providers.azure import AzureAdapter, AzureAIAdapter
 from rin.providers.base import Adapter, Setup, StreamDecoder
 from rin.providers.bedrock import BedrockAdapter
 from rin.providers.bedrock_auth import bedrock_setup
+from rin.providers.bedrock import BedrockAdapter
+from rin.providers.bedrock_auth import bedrock_setup
 from rin.providers.cloudflare import CloudflareAdapter
 from rin.providers.gemini import GeminiAdapter
 from rin.providers.openai import OpenAIAdapter
@@ -76,6 +78,9 @@ _SPECS = [
     ProviderSpec("nvidia_nim", _openai, "https://integrate.api.nvidia.com/v1", "NVIDIA_NIM_API_KEY",
                  "NVIDIA_NIM_API_BASE"),
     ProviderSpec("github", _openai, "https://models.inference.ai.azure.com", "GITHUB_API_KEY", None),
+    # SigV4 with AWS credentials refreshed in the background (bedrock_auth), or a Bedrock API key
+    ProviderSpec("bedrock", BedrockAdapter(), None, "AWS_BEARER_TOKEN_BEDROCK", key_required=False,
+                 setup=bedrock_setup),
     # SigV4 with AWS credentials refreshed in the background (bedrock_auth), or a Bedrock API key
     ProviderSpec("bedrock", BedrockAdapter(), None, "AWS_BEARER_TOKEN_BEDROCK", key_required=False,
                  setup=bedrock_setup),

@@ -91,6 +91,8 @@ class SetupResult:
     disabled_reason: str | None = None
     #: (litellm_params key, message): config errors, reported at the key's file line
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: ModelInfo fields the provider knows for this model (capabilities), used where model_info is silent
+    info: dict[str, Any] = field(default_factory=dict)
     #: (litellm_params key, message): warnings (a default LiteLLM also assumes), at the key's line
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
