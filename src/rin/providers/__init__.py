@@ -15,13 +15,13 @@ from rin.providers.azure import AzureAdapter, AzureAIAdapter
 from rin.providers.base import Adapter, Setup, StreamDecoder
 from rin.providers.bedrock import BedrockAdapter
 from rin.providers.bedrock_auth import bedrock_setup
-from rin.providers.bedrock import BedrockAdapter
-from rin.providers.bedrock_auth import bedrock_setup
 from rin.providers.cloudflare import CloudflareAdapter
 from rin.providers.gemini import GeminiAdapter
 from rin.providers.openai import OpenAIAdapter
 from rin.providers.openrouter import OpenRouterAdapter
 from rin.providers.sse import SSEDecoder
+from rin.providers.vertex import VertexAdapter
+from rin.providers.vertex_auth import vertex_setup
 from rin.types import Deployment
 
 
@@ -74,13 +74,12 @@ _SPECS = [
                  "PERPLEXITYAI_API_BASE"),
     ProviderSpec("gemini", GeminiAdapter(_openai), "https://generativelanguage.googleapis.com/v1beta",
                  "GEMINI_API_KEY", "GEMINI_API_BASE"),
+    # project, region and a Google credential refreshed in the background (vertex_auth), no key
+    ProviderSpec("vertex_ai", VertexAdapter(), None, None, key_required=False, setup=vertex_setup),
     ProviderSpec("cerebras", _openai, "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", "CEREBRAS_API_BASE"),
     ProviderSpec("nvidia_nim", _openai, "https://integrate.api.nvidia.com/v1", "NVIDIA_NIM_API_KEY",
                  "NVIDIA_NIM_API_BASE"),
     ProviderSpec("github", _openai, "https://models.inference.ai.azure.com", "GITHUB_API_KEY", None),
-    # SigV4 with AWS credentials refreshed in the background (bedrock_auth), or a Bedrock API key
-    ProviderSpec("bedrock", BedrockAdapter(), None, "AWS_BEARER_TOKEN_BEDROCK", key_required=False,
-                 setup=bedrock_setup),
     # SigV4 with AWS credentials refreshed in the background (bedrock_auth), or a Bedrock API key
     ProviderSpec("bedrock", BedrockAdapter(), None, "AWS_BEARER_TOKEN_BEDROCK", key_required=False,
                  setup=bedrock_setup),
@@ -100,7 +99,7 @@ PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
 #: LiteLLM prefixes RIN recognises but does not speak: such deployments load, disabled, with a reason.
 UNSUPPORTED = frozenset({
-    "vertex_ai", "sagemaker", "huggingface", "replicate",
+    "sagemaker", "huggingface", "replicate",
     "watsonx", "databricks", "predibase", "ai21", "palm", "cohere_chat",
 })
 
