@@ -10,6 +10,10 @@ How an edge is counted (read from the source with `ast`, nothing is imported):
 - an edge goes to the module named, not to its parent packages (importing `rin.a.b` runs
   `rin/a/__init__.py` first, but a package's `__init__` that re-exports its own submodules
   would otherwise make every sibling import a cycle).
+
+The same graph collapsed to packages (`rin.keys.store` counts as `rin.keys`; a top-level module is
+its own node) has no cycle either: two packages that import each other, through any of their
+modules, have no order between them, so neither is a layer.
 """
 
 from __future__ import annotations
@@ -104,6 +108,31 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def package_of(module: str) -> str:
+    """`rin.keys.store` -> `rin.keys`; `rin.cost` and `rin` are their own."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph collapsed to rin's top-level packages and modules."""
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        here = package_of(module)
+        packages.setdefault(here, set()).update(package_of(t) for t in targets)
+        packages[here].discard(here)
+    return packages
+
+
+def _witnesses(graph: dict[str, set[str]], cycle: list[str]) -> list[str]:
+    """For each step `a -> b` of a package cycle, the module imports that make it."""
+    lines = []
+    for here, there in zip(cycle, cycle[1:]):
+        imports = sorted(f"{m} -> {t}" for m, ts in graph.items() for t in ts
+                         if package_of(m) == here and package_of(t) == there)
+        lines.append(f"  {here} -> {there}: " + ", ".join(imports))
+    return lines
+
+
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
@@ -113,22 +142,29 @@ BOTTOM = ("rin.types", "rin.errors", "rin.money", "rin.durations")
 #: the command-line front ends: the top layer, imported by nothing in the gateway
 FRONT_ENDS = ("rin.__main__", "rin.cli", "rin.keys.cli", "rin.catalog.cli", "rin.openwebui")
 _SERVING = ("rin.server", "rin.runtime", "rin.dashboard")
+#: what every HTTP handler shares (the server's, the key admin API's, the dashboard's): it imports
+#: the bottom layer only, so that any handler may import it
+HANDLER_BASE = ("rin.asgi",)
 
 #: (importers, what they may not import): ARCHITECTURE.md's layers where they are simple to state
 LAYER_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # adapters translate: no I/O, no retries, no state of the gateway
     (("rin.providers",), _SERVING + ("rin.router", "rin.transport", "rin.ledger", "rin.budgets",
                                      "rin.shared", "rin.cache", "rin.keys", "rin.codecs", "rin.store")),
-    # the config is read by everyone and reads none of the running gateway
-    (("rin.config",), _SERVING + ("rin.router", "rin.transport", "rin.ledger", "rin.budgets",
+    # the config and the prices are read by everyone and read none of the running gateway
+    (("rin.config", "rin.cost"), _SERVING + ("rin.router", "rin.transport", "rin.ledger", "rin.budgets",
                                   "rin.shared", "rin.codecs", "rin.cache", "rin.keys", "rin.store")),
     # codecs are the endpoints' formats, not the app that serves them
     (("rin.codecs",), _SERVING),
     # state, storage and the network know nothing of serving HTTP
     (("rin.ledger", "rin.shared", "rin.router", "rin.store", "rin.cache", "rin.transport",
-      "rin.budgets", "rin.cost", "rin.catalog"), _SERVING),
+      "rin.budgets", "rin.catalog", "rin.keys"), _SERVING),
+    # the ledger's engines own the database's schema; the records kept in it sit above them
+    (("rin.ledger",), ("rin.keys", "rin.store")),
     # the running state is below the app that serves it
     (("rin.runtime",), ("rin.server", "rin.dashboard")),
+    # the server mounts the dashboard's routes; the dashboard knows nothing of the server
+    (("rin.dashboard",), ("rin.server",)),
     # the one module every entry point shares imports nothing of RIN's
     (("rin.bootstrap",), ("rin",)),
 ]
@@ -140,6 +176,8 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
         for target in sorted(targets):
             if _under(module, BOTTOM) and not _under(target, BOTTOM):
                 found.append(f"{module} -> {target} (values and errors import nothing above them)")
+            if _under(module, HANDLER_BASE) and not _under(target, BOTTOM):
+                found.append(f"{module} -> {target} (what every handler shares imports only values and errors)")
             if _under(target, FRONT_ENDS) and not _under(module, FRONT_ENDS):
                 found.append(f"{module} -> {target} (a command-line front end)")
             for importers, forbidden in LAYER_RULES:
@@ -156,6 +194,13 @@ def test_the_graph_sees_the_package() -> None:
 def test_no_import_cycles() -> None:
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_package_cycles() -> None:
+    graph = import_graph()
+    cycle = find_cycle(package_graph(graph))
+    assert cycle is None, "package cycle: " + " -> ".join(cycle or []) + "\n" + "\n".join(
+        _witnesses(graph, cycle or []))
 
 
 def test_imports_point_down_the_layers() -> None:
@@ -176,3 +221,28 @@ def test_a_cycle_is_found(tmp_path: Path) -> None:
     assert find_cycle(graph) == ["rin.a", "rin.sub.b", "rin.c", "rin.a"]
     (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import rin.a\n")
     assert find_cycle(import_graph(tmp_path)) is None
+
+
+def test_a_package_cycle_is_found(tmp_path: Path) -> None:
+    """No module cycle, yet two packages that need each other: that is a cycle too."""
+    pkg = tmp_path / PACKAGE
+    for sub in ("keys", "ledger"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "errors.py").write_text("")
+    (pkg / "keys" / "store.py").write_text("from rin.ledger import engines\n")
+    (pkg / "ledger" / "engines.py").write_text("from rin.errors import RinError\n")
+    (pkg / "ledger" / "sqlite.py").write_text("from rin.keys.model import COLUMNS\n")
+    (pkg / "keys" / "model.py").write_text("import rin.errors\n")
+    graph = import_graph(tmp_path)
+    assert find_cycle(graph) is None
+    packages = package_graph(graph)
+    assert packages == {"rin": set(), "rin.errors": set(), "rin.keys": {"rin.ledger", "rin.errors"},
+                        "rin.ledger": {"rin.keys", "rin.errors"}}
+    cycle = find_cycle(packages)
+    assert cycle == ["rin.keys", "rin.ledger", "rin.keys"]
+    assert _witnesses(graph, cycle) == ["  rin.keys -> rin.ledger: rin.keys.store -> rin.ledger.engines",
+                                        "  rin.ledger -> rin.keys: rin.ledger.sqlite -> rin.keys.model"]
+    (pkg / "ledger" / "sqlite.py").write_text("COLUMNS = ()\n")
+    assert find_cycle(package_graph(import_graph(tmp_path))) is None

@@ -141,7 +141,8 @@ def cmd_spend(args: argparse.Namespace) -> int:
     from rin.config import ConfigError, load_config
     from rin.ledger.backend import Filters, LedgerUnavailable
     from rin.ledger.engines import open_backend
-    from rin.server.spend import dumps, parse_time
+    from rin.asgi import dumps
+    from rin.server.spend import parse_time
 
     load_dotenv_file()
     try:

@@ -26,8 +26,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from rin import pricing_builtin
-from rin.ledger.row import CostSource
-from rin.types import Deployment, ModelInfo, Usage
+from rin.types import CostSource, Deployment, ModelInfo, Usage
 
 log = logging.getLogger("rin.cost")
 

@@ -29,7 +29,8 @@
 
 Foreign exceptions (aiohttp, asyncio, OS) become these in exactly one place: `rin.transport`.
 Upstream HTTP errors are classified by status code and structured body in the adapters'
-`classify_error`, never by message text. `rin.server.responses.error_response` renders any of them.
+`classify_error`, never by message text. The app renders any of them to the client: in the route's
+protocol (`rin.server.pipeline.send_codec_error`), else in OpenAI's shape (`rin.asgi.send_error`).
 """
 
 from __future__ import annotations

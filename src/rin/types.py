@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 class Secret:
@@ -195,6 +195,10 @@ class Usage:
     #: the images' price variant, "quality/size" or "size" ("hd/1024x1792", "1024x1024"): picks
     #: ModelInfo.output_cost_per_image_by_size (rin.cost.image_price)
     image_variant: str | None = None
+
+
+#: where a request's price came from (rin.cost), recorded with its cost (spend_log.cost_source)
+CostSource = Literal["config", "provider", "catalog", "builtin", "unpriced"]
 
 
 @dataclass(slots=True)

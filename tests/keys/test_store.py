@@ -14,6 +14,7 @@ from rin.errors import InvalidRequest
 from rin.keys import KeyStore, VirtualKey, generate_key, hash_key
 from rin.ledger import Ledger
 from rin.ledger import sqlite_migrations
+from rin.ledger.backend import KEY_COLUMNS
 from tests.ledger.support import row
 
 T = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -194,3 +195,19 @@ def test_an_existing_ledger_database_gains_the_key_table(tmp_path: Path, monkeyp
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM spend_log").fetchone()[0] == 1
         assert [n for (n,) in conn.execute("SELECT name FROM rin_migrations ORDER BY name")] == names
+
+
+def test_a_key_record_fills_the_table_the_ledger_defines(tmp_path: Path) -> None:
+    """rin_keys' columns live with the database's schema (rin.ledger), below rin.keys: a VirtualKey's
+    row must name exactly those columns, in the table's order."""
+    db = tmp_path / "keys.db"
+
+    async def main() -> None:
+        store = await opened(f"sqlite:///{db}")
+        await store.close()
+
+    asyncio.run(main())
+    with sqlite3.connect(db) as conn:
+        table = [name for (_, name, *_) in conn.execute("PRAGMA table_info(rin_keys)")]
+    assert table == list(KEY_COLUMNS)
+    assert list(full_key(generate_key()).to_row()) == list(KEY_COLUMNS)

@@ -11,12 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rin import __version__
+from rin.asgi import JSON, Receive, Send, dumps, query, send_bytes
 from rin.dashboard import assets, sync
 from rin.dashboard.redact import redact, secret_values
 from rin.dashboard.state import View, build_state
 from rin.errors import PermissionDenied
-from rin.server.responses import JSON, Receive, Send, send_bytes
-from rin.server.spend import dumps, query
 
 Handler = Callable[[Any, dict[str, Any], Receive, Send, str], Awaitable[None]]
 

@@ -10,15 +10,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 
+from rin.asgi import Receive, Send, query, send_json
 from rin.errors import InvalidRequest
 from rin.keys.fields import parse_fields
 from rin.keys.model import VirtualKey, generate_key, key_hash_of, now_utc
 from rin.keys.ring import KeyRing
-from rin.server.responses import Receive, Send, send_json
 
 SpendOf = Callable[[str], Awaitable[Decimal]]
 
@@ -52,11 +51,6 @@ def _ref(value: Any, param: str) -> str:
     return key_hash_of(value)
 
 
-def _query(scope: dict[str, Any]) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw).items()}
-
-
 class KeyAdmin:
     """Handlers with the app's signature `(app, scope, receive, send, request_id)`; `app` must offer
     `read_body(scope, receive)` (the body size cap)."""
@@ -79,7 +73,7 @@ class KeyAdmin:
         await send_json(send, 200, {"key": secret, **key.info()}, _NO_STORE)
 
     async def info(self, app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        key_hash = _ref(_query(scope).get("key"), "key")
+        key_hash = _ref(query(scope).get("key"), "key")
         key = await self.ring.store.get(key_hash)
         if key is None:
             raise not_found("key")
@@ -123,7 +117,7 @@ class KeyAdmin:
 
     async def list(self, app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
         """Live keys: hashes, or whole records with `return_full_object=true`."""
-        full = _query(scope).get("return_full_object", "").lower() == "true"
+        full = query(scope).get("return_full_object", "").lower() == "true"
         keys = [k for k in await self.ring.store.all() if k.revoked_at is None]
         items: list[Any] = [k.info() for k in keys] if full else [k.key_hash for k in keys]
         await send_json(send, 200, {"keys": items, "total_count": len(items)})

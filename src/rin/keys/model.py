@@ -13,12 +13,6 @@ from typing import Any
 
 PREFIX = "sk-rin-"
 
-#: the rin_keys columns, in table order; the only names that reach SQL text
-COLUMNS: tuple[str, ...] = (
-    "key_hash", "key_alias", "preview", "models", "max_budget", "budget_duration", "rpm_limit",
-    "tpm_limit", "expires_at", "metadata", "created_at", "updated_at", "revoked_at",
-)
-
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _SPAN = re.compile(r"^\s*(\d{1,9})\s*(mo|s|m|h|d|w)\s*$")
 _SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400}

@@ -21,6 +21,14 @@ from rin.ledger.row import Values
 ReportBy = Literal["model", "provider", "day", "user", "key", "endpoint"]
 REPORT_BY: tuple[str, ...] = ("model", "provider", "day", "user", "key", "endpoint")
 
+#: the rin_keys columns, in table order; the only names that reach SQL text. The table holds
+#: rin.keys' records (`VirtualKey.to_row`), but its schema is the database's, like every table's:
+#: rin.keys reaches it through these engines, never the other way round.
+KEY_COLUMNS: tuple[str, ...] = (
+    "key_hash", "key_alias", "preview", "models", "max_budget", "budget_duration", "rpm_limit",
+    "tpm_limit", "expires_at", "metadata", "created_at", "updated_at", "revoked_at",
+)
+
 
 class LedgerUnavailable(ServiceUnavailable):
     """The spend database can't be reached or written; the message never carries a password.

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from rin.keys.model import COLUMNS as KEY_COLUMNS
 from rin.ledger.backend import (
+    KEY_COLUMNS,
     Filters,
     LedgerUnavailable,
     ReportBy,

@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from rin.money import decimal_text
+from rin.types import CostSource
 
-CostSource = Literal["config", "provider", "catalog", "builtin", "unpriced"]
 Status = Literal["success", "error", "cancelled"]
 
 COST_SOURCES: frozenset[str] = frozenset({"config", "provider", "catalog", "builtin", "unpriced"})

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from rin.keys.model import COLUMNS as KEY_COLUMNS
-from rin.ledger.backend import Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where, yield_cpu
+from rin.ledger.backend import (
+    KEY_COLUMNS, Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where, yield_cpu,
+)
 from rin.ledger.row import COLUMNS, COST, Values, decimal_text, iso_utc
 from rin.ledger.sqlite_migrations import migrate
 from rin.ledger.writer import WriterProcess

@@ -33,7 +33,7 @@ from rin.server.gc_tuning import tune_gc
 from rin.server.metrics import Metrics
 from rin.server.openapi import spec_for
 from rin.model_list import model_info_body, model_list_body
-from rin.server.responses import JSON, Receive, Send, send_bytes, send_error, send_json
+from rin.asgi import JSON, Receive, Send, send_bytes, send_error, send_json
 
 log = logging.getLogger("rin.server")
 

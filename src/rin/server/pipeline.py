@@ -20,7 +20,7 @@ from rin.codecs.base import Codec
 from rin.errors import RinError, UpstreamError
 from rin.providers import stream_decoder
 from rin.router import RequestState
-from rin.server.responses import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
+from rin.asgi import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
 from rin.transport import StreamResponse
 from rin.types import ChatRequest, Deployment, SSEEvent, StreamParser, Usage
 

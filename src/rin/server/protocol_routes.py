@@ -7,13 +7,13 @@ from typing import Any
 
 import orjson
 
+from rin.asgi import JSON, Receive, Send, send_bytes
 from rin.codecs.anthropic_request import estimate_tokens, messages_to_chat
 from rin.codecs.base import parse_json_body
 from rin.errors import InvalidRequest, ModelNotFound, RinError, RouteNotFound
 from rin.providers import PROVIDERS
 from rin.providers.anthropic import headers as anthropic_headers
 from rin.providers.anthropic import messages_url
-from rin.server.responses import JSON, Receive, Send, send_bytes
 from rin.types import ChatRequest, UpstreamRequest
 
 #: path prefixes of GET / DELETE /v1/responses/{id}

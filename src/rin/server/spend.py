@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs
 
-import orjson
-
+from rin.asgi import dumps, query
 from rin.durations import fixed_span
 from rin.errors import InvalidRequest, ServiceUnavailable
 from rin.ledger import REPORT_BY
-
-
-def query(scope: dict[str, Any]) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=False).items()}
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
@@ -49,16 +42,6 @@ def _key_hash(value: str | None) -> str | None:
     from rin.keys import hash_key
 
     return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else hash_key(value)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError
-
-
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, default=_json)
 
 
 async def _ledger(runtime: Any) -> Any:
