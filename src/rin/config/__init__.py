@@ -45,7 +45,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     full_env = environment(os.environ if env is None else env, doc.data.get("environment_variables"), problems)
     resolver = Resolver(full_env, problems)
     data = {k: resolver.resolve(v, (k,)) for k, v in doc.data.items() if k in _SECTIONS[:-1]}
-    deployments = DeploymentBuilder(full_env, resolver, problems).build_all(
+    deployments = DeploymentBuilder(full_env, resolver, problems, data.get("litellm_settings")).build_all(
         data.get("model_list"), doc.data.get("model_list"))
     names = {dep.model_name for dep in deployments}
     settings = SettingsBuilder(data, resolver, problems)

@@ -29,8 +29,12 @@ _TEMPLATE_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
 class DeploymentBuilder:
     """Builds every deployment of one config; collects the litellm_params keys RIN ignores."""
 
-    def __init__(self, env: Mapping[str, str], resolver: Resolver, problems: Problems) -> None:
+    def __init__(
+        self, env: Mapping[str, str], resolver: Resolver, problems: Problems, settings: Any = None
+    ) -> None:
         self.env = env
+        #: litellm_settings, for the switches providers read at load (enable_azure_ad_token_refresh)
+        self.settings: Mapping[str, Any] = settings if isinstance(settings, Mapping) else {}
         self.resolver = resolver
         self.problems = problems
         self.ignored: Counter[str] = Counter()
@@ -109,11 +113,7 @@ class DeploymentBuilder:
         provider, provider_model = _split(params, providers.split_model)
         spec = providers.PROVIDERS.get(provider)
         headers = self._headers(provider, params)
-        api_key, api_base, reason = self._endpoint(params, provider, spec, [var for _, var in unset], headers)
-        setup = self._setup(spec, params, provider_model, api_base, index) if reason is None else None
-        if setup is not None:
-            api_base = (setup.api_base or api_base).rstrip("/")
-            reason = setup.disabled_reason
+        api_key, api_base, reason, setup = self._access(params, provider, provider_model, spec, unset, headers, index)
         api_version = params.api_version or (self.env.get(spec.api_version_env) if spec and spec.api_version_env
                                              else None) or None
         if spec is not None and spec.endpoint_required:
@@ -141,31 +141,47 @@ class DeploymentBuilder:
         self._check(dep, index)
         return dep
 
-    def _endpoint(
-        self, params: LiteLLMParams, provider: str, spec: Any, unset: list[str], headers: dict[str, str]
-    ) -> tuple[str, str, str | None]:
-        """Key and base URL (config, else the provider's variables, else its default), and why the
-        deployment cannot be used, if it cannot. An Entra ID token goes into `headers`."""
+    def _access(
+        self, params: LiteLLMParams, provider: str, provider_model: str, spec: Any,
+        unset: list[tuple[KeyPath, str]], headers: dict[str, str], index: int,
+    ) -> tuple[str, str, str | None, Any]:
+        """Key, base URL, why the deployment cannot be used (if it cannot) and the provider's setup.
+        A credential the setup refreshes (an Entra ID app's tokens) replaces a key or token found in
+        the provider's variables; a static Entra ID token goes into `headers`."""
         api_key, token = self._credential(params, spec)
+        api_base, reason = self._endpoint(params, provider, spec, [var for _, var in unset], bool(api_key or token))
+        setup = self._setup(spec, params, provider_model, api_base, index) if reason is None else None
+        if setup is not None:
+            api_base, reason = (setup.api_base or api_base).rstrip("/"), setup.disabled_reason
+            if setup.credential is not None:
+                return "", api_base, reason, setup
+            reason = reason or _keyless(spec, bool(api_key or token))
         if token and "authorization" not in {k.lower() for k in headers}:
             headers["authorization"] = "Bearer " + token
+        return api_key, api_base, reason, setup
+
+    def _endpoint(
+        self, params: LiteLLMParams, provider: str, spec: Any, unset: list[str], has_key: bool
+    ) -> tuple[str, str | None]:
+        """Base URL (config, else the provider's variable, else its default), and why the deployment
+        cannot be used, if it cannot (a missing key is for the provider's setup to settle, if it has one)."""
         api_base = params.api_base or (self.env.get(spec.api_base_env, "") if spec and spec.api_base_env else "")
         template_var = None
         if not api_base and spec and spec.default_api_base:
             api_base, template_var = _fill(spec.default_api_base, self.env)
         api_base = api_base.rstrip("/")
         if spec is None:
-            return api_key, api_base, f"provider '{provider}' is not supported by RIN"
+            return api_base, f"provider '{provider}' is not supported by RIN"
         if unset:
-            return api_key, api_base, f"{unset[0]} is not set"
-        if not api_key and not token and spec.key_required and spec.api_key_env:
-            return api_key, api_base, f"{spec.api_key_env} is not set"
+            return api_base, f"{unset[0]} is not set"
+        if spec.setup is None and (missing := _keyless(spec, has_key)):
+            return api_base, missing
         if template_var:
-            return api_key, api_base, f"{template_var} is not set"
+            return api_base, f"{template_var} is not set"
         if not api_base and spec.setup is None:
             where = f"litellm_params.api_base or {spec.api_base_env}" if spec.api_base_env else "litellm_params.api_base"
-            return api_key, api_base, f"{provider} needs an api_base: set {where}"
-        return api_key, api_base, None
+            return api_base, f"{provider} needs an api_base: set {where}"
+        return api_base, None
 
     def _setup(
         self, spec: Any, params: LiteLLMParams, provider_model: str, api_base: str, index: int
@@ -176,7 +192,7 @@ class DeploymentBuilder:
             return None
         from rin.providers.base import SetupInput
 
-        result = spec.setup(SetupInput(params, self.env, provider_model, api_base))
+        result = spec.setup(SetupInput(params, self.env, provider_model, api_base, self.settings))
         for key, message in result.errors:
             self.problems.error(("model_list", index, "litellm_params", key), message)
         for key, message in result.warnings:
@@ -265,6 +281,11 @@ def _typed_fields(params: LiteLLMParams) -> dict[str, Any]:
     if drop:
         fields["additional_drop_params"] = tuple(dict.fromkeys(drop))
     return fields
+
+
+def _keyless(spec: Any, has_key: bool) -> str | None:
+    """Why a deployment without a key cannot be used, when its provider needs one."""
+    return f"{spec.api_key_env} is not set" if not has_key and spec.key_required and spec.api_key_env else None
 
 
 def _fill(template: str, env: Mapping[str, str]) -> tuple[str, str | None]:

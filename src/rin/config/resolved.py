@@ -78,6 +78,8 @@ class LiteLLMSettings:
     stream_keepalive: float = 10.0
     #: seconds a stream whose client disconnected is still read, so its usage can be billed
     stream_drain_timeout: float = 5.0
+    #: Azure deployments without a key or token fetch Entra ID tokens from the AZURE_* variables
+    enable_azure_ad_token_refresh: bool = False
 
 
 @dataclass(slots=True, frozen=True)

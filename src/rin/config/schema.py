@@ -175,6 +175,8 @@ class LiteLLMParams(Prices):
     tenant_id: Text | None = None
     client_id: Text | None = None
     client_secret: Text | None = None
+    #: what the Entra ID token is for (default https://cognitiveservices.azure.com/.default, or AZURE_SCOPE)
+    azure_scope: Text | None = None
     # request defaults that are range-checked here and passed on in Deployment.defaults
     temperature: Temperature | None = None
     top_p: Unit | None = None
@@ -284,6 +286,9 @@ class LiteLLMSection(_Strict):
     stream_keepalive: Positive | None = None
     #: RIN extension: how long a stream whose client left is still read for its usage
     stream_drain_timeout: Positive | None = None
+    #: Azure deployments without a key or token fetch Entra ID tokens with AZURE_TENANT_ID,
+    #: AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (read at load by rin.providers.azure_entra)
+    enable_azure_ad_token_refresh: bool | None = None
 
 
 def _listify(value: Any) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rin.providers.anthropic import AnthropicAdapter
 from rin.providers.azure import AzureAdapter, AzureAIAdapter
+from rin.providers.azure_entra import entra_setup
 from rin.providers.base import Adapter, Setup, StreamDecoder
 from rin.providers.bedrock import BedrockAdapter
 from rin.providers.bedrock_auth import bedrock_setup
@@ -55,8 +56,10 @@ _SPECS = [
                  "ANTHROPIC_API_BASE"),
     ProviderSpec("openrouter", OpenRouterAdapter(), "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
                  "OPENROUTER_API_BASE"),
+    # a key, a static Entra ID token, or an Entra ID app's tokens refreshed in the background (azure_entra)
     ProviderSpec("azure", AzureAdapter(), None, "AZURE_API_KEY", "AZURE_API_BASE",
-                 api_version_env="AZURE_API_VERSION", endpoint_required=True, ad_token_env="AZURE_AD_TOKEN"),
+                 api_version_env="AZURE_API_VERSION", endpoint_required=True, ad_token_env="AZURE_AD_TOKEN",
+                 setup=entra_setup),
     ProviderSpec("azure_ai", AzureAIAdapter(), None, "AZURE_AI_API_KEY", "AZURE_AI_API_BASE"),
     ProviderSpec("cloudflare", CloudflareAdapter(),
                  "https://api.cloudflare.com/client/v4/accounts/{CLOUDFLARE_ACCOUNT_ID}/ai/v1",

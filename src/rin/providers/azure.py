@@ -2,8 +2,9 @@
 format on Azure's URLs and headers.
 
 Azure OpenAI addresses a deployment, not a model: `{api_base}/openai/deployments/{deployment}/...
-?api-version=...`, authenticated by an `api-key` header (or an Entra ID token as `Authorization:
-Bearer`, which rin.config puts in the deployment's headers). Its content filter speaks in two ways,
+?api-version=...`, authenticated by an `api-key` header or an Entra ID token as `Authorization:
+Bearer`: a static one rin.config puts in the deployment's headers, or one RIN refreshes itself
+(rin.providers.azure_entra), read from memory through `dep.credential`. Its content filter speaks in two ways,
 both a ContentPolicyViolation here so `content_policy_fallbacks` apply: HTTP 400 with
 `error.code: "content_filter"` (`innererror.code: "ResponsibleAIPolicyViolation"`), and a 200
 answer whose choice finished with `finish_reason: "content_filter"`. Answers carry
@@ -92,7 +93,10 @@ class AzureAdapter(OpenAIAdapter):
 
     def headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        if dep.api_key:
+        if dep.credential is not None:
+            # no I/O: the refresher keeps the token; a failed refresh raises CredentialRefreshFailed
+            headers["authorization"] = "Bearer " + dep.credential.current()
+        elif dep.api_key:
             headers["api-key"] = dep.api_key.get()
         headers.update(dep.extra_headers)
         return headers

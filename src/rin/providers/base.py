@@ -75,6 +75,9 @@ class SetupInput:
     provider_model: str
     #: the config's api_base (or the provider's base variable), "" when neither is set
     api_base: str
+    #: the config's litellm_settings (values resolved): switches read at load, such as Azure's
+    #: enable_azure_ad_token_refresh
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
