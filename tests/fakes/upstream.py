@@ -31,7 +31,7 @@ recorded request's `model` is the URL's; gemini_fmt.py); Vertex AI
 Google's fake token endpoint POST /google/token; vertex_fmt.py). Every generating route takes the same faults.
 Bedrock /bedrock/model/{id}/converse, /converse-stream (AWS event stream) and /invoke (Titan and Cohere
 embeddings), every request's SigV4 signature checked (the recorded `model` is the URL's; bedrock_fmt.py),
-and STS AssumeRole at /sts/ (the endpoint for AWS_ENDPOINT_URL_STS) handing out session credentials.
+and STS AssumeRole at /sts (the endpoint for AWS_ENDPOINT_URL_STS) handing out session credentials.
 Multipart requests are recorded with `json` = the form fields (`name[]` fields as lists under
 `name`) plus "file_size" (bytes of all files), "file_name" (the first file's) and "files".
 
@@ -318,6 +318,7 @@ class FakeUpstream:
         add("POST", cloudflare + "/embeddings", partial(self._embeddings, fmt=self._cloudflare))
         add("POST", "/gemini/v1beta/models/{target}", self._gemini_call)
         add("POST", "/bedrock/model/{target:.+}", self._bedrock_call)
+        add("POST", "/sts", self._sts)
         add("POST", "/sts/", self._sts)
         add("POST", "/vertex/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{target}",
             self._vertex_call)

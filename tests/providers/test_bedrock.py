@@ -1,17 +1,11 @@
-"""AWS Bedrock: the Converse translation, event-stream parsing and error classification as pure
-functions; then a real `rin serve` against the Bedrock fake, which checks every SigV4 signature:
-credentials from litellm_params, the AWS variables, profiles, `credential_process` (refreshed
-before they expire; a failing one is a 401 that cools the deployment), an assumed role, a Bedrock
-API key; embeddings; fallbacks; prices; config errors; botocore missing."""
+"""AWS Bedrock's adapter without a network: the Converse translation, SigV4 signing, event-stream
+parsing, error classification, and what loading a config makes of Bedrock models (regions, prices,
+capabilities). Through a real gateway: test_bedrock_gateway.py."""
 
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +32,8 @@ from rin.providers.bedrock import BedrockAdapter, model_url
 from rin.providers.bedrock_wire import ConverseStreamParser, EventStreamDecoder, chat_completion
 from rin.types import ChatRequest, Deployment, ModelInfo
 from tests.fakes.answer import Answer, ToolCall
-from tests.fakes.bedrock_fmt import API_KEY, BedrockFormat, event, exception, secret_for, session_token
+from tests.fakes.bedrock_fmt import BedrockFormat, event, exception, secret_for
 from tests.fakes.media_fmt import PNG
-from tests.gateway import REPO, Gateway
 
 ADAPTER = BedrockAdapter()
 STATIC_KEY = "AKIAFAKESTATIC01"

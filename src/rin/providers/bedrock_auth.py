@@ -94,10 +94,12 @@ def bedrock_setup(inp: SetupInput) -> SetupResult:
 
 
 def _quiet_botocore() -> None:
-    """botocore's DEBUG lines print signed requests, the session token among their headers."""
-    logger = logging.getLogger("botocore")
-    if logger.getEffectiveLevel() < logging.INFO:
-        logger.setLevel(logging.INFO)
+    """botocore's DEBUG lines print signed requests, the session token among their headers; its
+    warnings about a failed refresh (a traceback each) repeat what rin.credentials reports in a line."""
+    for name, level in (("botocore", logging.INFO), ("botocore.credentials", logging.ERROR)):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < level:
+            logger.setLevel(level)
 
 
 def _profile_region(profile: str | None, env: Mapping[str, str]) -> str | None:
