@@ -250,6 +250,7 @@ def cmd_openwebui_export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    load_dotenv_file()  # before the log settings: RIN_LOG_FORMAT and the like may be set there
     try:
         args.log_settings = log_settings(args.log_level, getattr(args, "log_format", None),
                                          getattr(args, "access_log", None), getattr(args, "access_log_rate", None))

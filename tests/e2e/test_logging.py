@@ -105,6 +105,13 @@ def test_a_bad_setting_is_a_startup_error_naming_it(fake, tmp_path, env, message
     assert message in gw.log()
 
 
+def test_the_settings_may_come_from_the_dotenv_file(fake, tmp_path):
+    (tmp_path / ".env").write_text("RIN_LOG_FORMAT=json\n")
+    with Gateway(logging_config(fake), tmp_path, env=KEYS, api_key=MASTER) as gw:
+        assert gw.request("GET", "/health/liveliness")[0] == 200
+    assert any(line["message"].startswith("RIN listening on") for line in json_lines(gw))
+
+
 def test_the_access_log_is_capped_and_counts_what_it_drops(fake, tmp_path):
     rate, total = 2, 40
     gw = Gateway(logging_config(fake), tmp_path, api_key=MASTER, args=["--log-format", "json"],
