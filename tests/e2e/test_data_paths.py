@@ -120,3 +120,7 @@ def test_no_gateway_and_a_stale_run_file_are_said_plainly(fake, tmp_path):
     done = subprocess.run(command, cwd=sync, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert f"no running gateway found for this config ({conf / 'data' / 'rin.run.json'} is stale" in done.stdout
+    # --url names the gateway instead of the run file
+    done = subprocess.run([*command, "--url", "http://127.0.0.1:9/"], cwd=sync, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "no gateway answered at http://127.0.0.1:9 (" in done.stdout

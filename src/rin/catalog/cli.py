@@ -82,14 +82,7 @@ def notify_gateway(config: Config, url: str | None, out: TextIO) -> None:
     url = url.rstrip("/")
     master = config.general.master_key
     if master is None:
-        if info is not None and info.hostname == socket.gethostname():
-            os.kill(info.pid, signal.SIGHUP)
-            print(f"notified the gateway at {url} (pid {info.pid}, SIGHUP): it reloads the config and the "
-                  "new catalogue", file=out)
-        else:
-            print(f"the gateway at {url} was not notified: its admin API needs general_settings.master_key, "
-                  "which this config does not set; POST /admin/reload, SIGHUP or a restart applies the "
-                  "new catalogue", file=out)
+        _signal(info, url, out)
         return
     request = urllib.request.Request(url + "/admin/reload", b"", {"authorization": "Bearer " + master.get()},
                                      method="POST")
@@ -103,6 +96,23 @@ def notify_gateway(config: Config, url: str | None, out: TextIO) -> None:
         reason = getattr(exc, "reason", None) or exc
         print(f"no gateway answered at {url} ({reason}); a running one applies the new catalogue on its "
               "next reload (POST /admin/reload, or SIGHUP) or start", file=out)
+
+
+def _signal(info: runfile.RunInfo | None, url: str, out: TextIO) -> None:
+    """Without a master key the admin API is off: SIGHUP reloads a gateway on this machine."""
+    if info is None or info.hostname != socket.gethostname():
+        print(f"the gateway at {url} was not notified: its admin API needs general_settings.master_key, "
+              "which this config does not set; POST /admin/reload, SIGHUP or a restart applies the "
+              "new catalogue", file=out)
+        return
+    try:
+        os.kill(info.pid, signal.SIGHUP)
+    except OSError as exc:
+        print(f"could not signal the gateway at {url} (pid {info.pid}: {exc.strerror}); POST "
+              "/admin/reload, SIGHUP or a restart applies the new catalogue", file=out)
+        return
+    print(f"notified the gateway at {url} (pid {info.pid}, SIGHUP): it reloads the config and the "
+          "new catalogue", file=out)
 
 
 def _error_message(exc: urllib.error.HTTPError) -> str:
