@@ -122,6 +122,35 @@ def test_requests_are_signed_for_the_region():
                     up.headers["Authorization"])
 
 
+def test_a_json_schema_answer_is_a_forced_tool_call_whose_input_is_the_content():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    body = {"messages": [{"role": "user", "content": "where?"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}}
+    sent = build(body)
+    assert sent["toolConfig"] == {"tools": [{"toolSpec": {"name": "json_tool_call", "description": "Respond with a "
+                                                          "JSON object.", "inputSchema": {"json": schema}}}],
+                                  "toolChoice": {"tool": {"name": "json_tool_call"}}}
+    answer = {"output": {"message": {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "t1", "name": "json_tool_call", "input": {"city": "Lyon"}}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 5, "outputTokens": 3}}
+    result = ADAPTER.parse_chat(orjson.dumps(answer), ChatRequest(body, "m"), dep())
+    choice = result.data["choices"][0]
+    assert orjson.loads(choice["message"]["content"]) == {"city": "Lyon"}
+    assert choice["finish_reason"] == "stop" and "tool_calls" not in choice["message"]
+    frames = b"".join([
+        event("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t1",
+                                                                                  "name": "json_tool_call"}}}),
+        *[event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": f}}})
+          for f in ('{"city"', ': "Lyon"}')],
+        event("contentBlockStop", {"contentBlockIndex": 0}), event("messageStop", {"stopReason": "tool_use"})])
+    decoder, parser = EventStreamDecoder(), ADAPTER.stream_parser(ChatRequest(body, "m", stream=True), dep())
+    chunks = [orjson.loads(p) for ev in decoder.feed(frames) for p in parser.feed(ev)] + parser.finish()
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == '{"city": "Lyon"}'
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    with pytest.raises(InvalidRequest, match="cannot be combined"):
+        build({**body, "tools": [WEATHER]})
+
+
 # answers
 
 

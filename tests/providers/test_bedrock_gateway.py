@@ -103,6 +103,8 @@ def gw(fake, tmp_path_factory):
             bedrock("cohere", "cohere.embed-english-v3", fake, **static_keys()),
             bedrock("guarded", "anthropic.claude-content-policy-v1:0", fake, **static_keys()),
             bedrock("small", "anthropic.claude-ctx-overflow-v1:0", fake, **static_keys()),
+            *[bedrock(fault, f"anthropic.claude-{fault}-v1:0", fake, **static_keys())
+              for fault in ("cut-mid", "garbage", "error-in-stream", "fail-500")],
             bedrock("wrong-secret", "anthropic.claude-x-v1:0", fake, **static_keys(secret="not-the-secret-at-all")),
             bedrock("from-env", "meta.llama3-1-70b-instruct-v1:0", fake),
             bedrock("profile", "amazon.nova-pro-v1:0", fake, aws_profile_name="static"),
@@ -184,6 +186,19 @@ def test_guardrails_and_long_prompts_fall_back(gw, up):
     chunks = list(client.chat.completions.create(model="guarded", messages=[{"role": "user", "content": "x"}],
                                                  stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: x"
+
+
+@pytest.mark.parametrize(("model", "said"), [
+    ("cut-mid", "connection failed while streaming"),
+    ("error-in-stream", "ModelStreamErrorException"),
+    ("garbage", "not an AWS event stream"),
+    ("fail-500", "InternalServerException"),
+])
+def test_broken_streams_end_with_an_error_never_a_clean_end(gw, up, model, said):
+    status, _, body = gw.request("POST", "/v1/chat/completions", {
+        "model": model, "stream": True, "messages": [{"role": "user", "content": "one two three four five"}]})
+    assert said.encode() in body and b'"error"' in body, body
+    assert b"[DONE]" not in body
 
 
 def test_a_wrong_secret_is_refused_by_aws_and_never_shown(gw, up):

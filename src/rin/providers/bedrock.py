@@ -20,7 +20,7 @@ from rin.errors import CredentialRefreshFailed, InvalidRequest, UpstreamError
 from rin.params import effective_body
 from rin.providers.base import NativeProtocol
 from rin.providers.bedrock_auth import base_model_id, model_id_of
-from rin.providers.bedrock_request import converse_body
+from rin.providers.bedrock_request import JSON_TOOL, converse_body, json_schema
 from rin.providers.bedrock_wire import (
     ConverseStreamParser,
     EventStreamDecoder,
@@ -44,11 +44,11 @@ class BedrockAdapter:
         return UpstreamRequest("POST", url, signed_headers(dep, url, body), body, req.stream)
 
     def parse_chat(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
-        chat, usage = chat_completion(response_json(body), dep.provider_model, int(time.time()))
+        chat, usage = chat_completion(response_json(body), _model_id(dep), int(time.time()), _json_tool(req, dep))
         return ChatResult(orjson.dumps(chat), usage, None, chat)
 
     def stream_parser(self, req: ChatRequest, dep: Deployment) -> ConverseStreamParser:
-        return ConverseStreamParser(dep.provider_model)
+        return ConverseStreamParser(_model_id(dep), _json_tool(req, dep))
 
     def stream_decoder(self, dep: Deployment) -> EventStreamDecoder:
         return EventStreamDecoder()
@@ -65,10 +65,17 @@ class BedrockAdapter:
         return UpstreamRequest("POST", url, signed_headers(dep, url, out), out)
 
     def parse_embeddings(self, body: bytes, dep: Deployment) -> tuple[bytes, Usage | None]:
-        return embeddings_json(response_json(body), dep.provider_model)
+        return embeddings_json(response_json(body), _model_id(dep))
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         return classify_error(status, headers, body)
+
+
+def _json_tool(req: ChatRequest, dep: Deployment) -> str | None:
+    """The tool whose call is the answer, when the request (or the deployment's defaults) asked
+    for a JSON schema."""
+    asked = req.body if "response_format" in req.body else dep.defaults
+    return JSON_TOOL if json_schema(asked) is not None else None
 
 
 def _model_id(dep: Deployment) -> str:

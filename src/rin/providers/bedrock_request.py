@@ -30,6 +30,8 @@ _DOCUMENT_FORMATS = {"application/pdf": "pdf", "text/csv": "csv", "text/plain": 
                      "application/vnd.ms-excel": "xls",
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}
 _CACHE_POINT: Block = {"cachePoint": {"type": "default"}}
+#: the tool a json_schema answer is asked for through
+JSON_TOOL = "json_tool_call"
 
 
 def converse_body(body: dict[str, Any], asked: dict[str, Any], model_id: str) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def converse_body(body: dict[str, Any], asked: dict[str, Any], model_id: str) ->
         out["inferenceConfig"] = config
     if extra:
         out["additionalModelRequestFields"] = extra
-    tools = _tool_config(body, messages)
+    tools = _json_tool(body) or _tool_config(body, messages)
     if tools:
         out["toolConfig"] = tools
     for key in ("guardrailConfig", "performanceConfig", "promptVariables", "requestMetadata",
@@ -61,6 +63,32 @@ def converse_body(body: dict[str, Any], asked: dict[str, Any], model_id: str) ->
         if body.get(key) is not None:
             out[key] = body[key]
     return out
+
+
+def json_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of `response_format: {"type": "json_schema", ...}`, or None."""
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise InvalidRequest("response_format.json_schema.schema must be an object.", param="response_format")
+    return schema
+
+
+def _json_tool(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Converse has no JSON mode: a json_schema answer is a forced call of one tool taking that
+    schema, whose input becomes the answer's content (as LiteLLM does it). json_object and text
+    have no counterpart and are left out."""
+    schema = json_schema(body)
+    if schema is None:
+        return None
+    if body.get("tools"):
+        raise InvalidRequest("Bedrock answers in a JSON schema through a tool call of its own, so "
+                             "response_format json_schema cannot be combined with 'tools'.", param="response_format")
+    spec = {"name": JSON_TOOL, "description": "Respond with a JSON object.", "inputSchema": {"json": schema}}
+    return {"tools": [{"toolSpec": spec}], "toolChoice": {"tool": {"name": JSON_TOOL}}}
 
 
 def _is_claude(model_id: str) -> bool:

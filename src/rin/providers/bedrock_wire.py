@@ -136,8 +136,11 @@ def new_id() -> str:
     return "chatcmpl-" + os.urandom(12).hex()
 
 
-def chat_completion(data: dict[str, Any], model: str, created: int) -> tuple[dict[str, Any], Usage | None]:
-    """A Converse response as an OpenAI chat.completion (parsed) and its usage."""
+def chat_completion(
+    data: dict[str, Any], model: str, created: int, json_tool: str | None = None
+) -> tuple[dict[str, Any], Usage | None]:
+    """A Converse response as an OpenAI chat.completion (parsed) and its usage. A call of
+    `json_tool` (bedrock_request.JSON_TOOL, for response_format json_schema) is the answer itself."""
     usage = parse_usage(data.get("usage"))
     _check_stop(data.get("stopReason"), usage)
     output = data.get("output")
@@ -153,6 +156,8 @@ def chat_completion(data: dict[str, Any], model: str, created: int) -> tuple[dic
             continue
         if isinstance(block.get("text"), str):
             texts.append(block["text"])
+        elif isinstance(block.get("toolUse"), dict) and block["toolUse"].get("name") == json_tool:
+            texts.append(orjson.dumps(block["toolUse"].get("input") or {}).decode())
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
             tool_calls.append({"id": use.get("toolUseId"), "type": "function", "function": {
@@ -167,6 +172,8 @@ def chat_completion(data: dict[str, Any], model: str, created: int) -> tuple[dic
     if thinking_blocks:
         out_message["thinking_blocks"] = thinking_blocks
     finish = "tool_calls" if tool_calls else FINISH_REASONS.get(data.get("stopReason") or "", "stop")
+    if finish == "tool_calls" and not tool_calls:
+        finish = "stop"  # the json_tool call that carried the answer
     body: dict[str, Any] = {
         "id": new_id(), "object": "chat.completion", "created": created, "model": model,
         "choices": [{"index": 0, "message": out_message, "finish_reason": finish, "logprobs": None}],
@@ -230,7 +237,7 @@ class ConverseStreamParser:
     out with the first content, so a stream stopped by a guardrail before any can still fall back.
     `metadata` (the usage) follows `messageStop` and ends the stream."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, json_tool: str | None = None) -> None:
         self.usage: Usage | None = None
         self.usage_chunk: bytes | None = None
         self.done = False
@@ -243,6 +250,9 @@ class ConverseStreamParser:
         #: contentBlockIndex -> OpenAI tool_calls index; and whether the call's arguments began
         self._tools: dict[Any, int] = {}
         self._tool_args: dict[Any, bool] = {}
+        #: the tool whose input is the answer (response_format json_schema), and its block
+        self._json_tool = json_tool
+        self._json_block: Any = None
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         kind = event.event or ""
@@ -279,6 +289,9 @@ class ConverseStreamParser:
         use = start.get("toolUse")
         if not isinstance(use, dict):
             return []
+        if use.get("name") == self._json_tool:
+            self._json_block = index
+            return []
         position = self._tools[index] = len(self._tools)
         self._tool_args[index] = False
         return [self._chunk({"tool_calls": [{"index": position, "id": use.get("toolUseId"), "type": "function",
@@ -288,6 +301,8 @@ class ConverseStreamParser:
         if isinstance(delta.get("text"), str):
             return [self._chunk({"content": delta["text"]})] if delta["text"] else []
         use = delta.get("toolUse")
+        if isinstance(use, dict) and index == self._json_block and use.get("input"):
+            return [self._chunk({"content": use["input"]})]
         if isinstance(use, dict) and index in self._tools and use.get("input"):
             self._tool_args[index] = True
             return [self._arguments(index, use["input"])]
@@ -310,6 +325,8 @@ class ConverseStreamParser:
         _check_stop(stop, self.usage)
         self._stop = str(stop or "end_turn")
         finish = "tool_calls" if self._tools else FINISH_REASONS.get(self._stop, "stop")
+        if finish == "tool_calls" and not self._tools:
+            finish = "stop"  # the json_tool call that carried the answer
         return [self._chunk({}, finish)]
 
     def _metadata(self, raw: Any) -> list[bytes]:
