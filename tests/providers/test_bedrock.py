@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +319,14 @@ def test_regions_come_from_params_arns_variables_and_profiles(tmp_path):
     [d] = config.groups["profile"]
     assert d.options["region"] == "ap-southeast-2"
     assert d.api_base == "https://bedrock-runtime.ap-southeast-2.amazonaws.com"
+
+
+def test_a_gateway_without_bedrock_models_never_imports_botocore(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("model_list:\n  - model_name: gpt\n    litellm_params:\n      model: openai/gpt-4o\n"
+                      "      api_key: sk-test\n")
+    code = ("import sys; from rin.config import load_config; import rin.server.app; "
+            f"load_config({str(config)!r}); print(sorted(m for m in sys.modules if m.startswith('botocore')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
