@@ -9,9 +9,9 @@
     RequestTrace.finish(...)                       from Runtime.finished: attributes, attempt
                                                      ends, the request span's end
 
-Spans leave through BatchSpanProcessors (tracing.py) behind a bounded gate (export.py): a slow,
-hanging or absent collector never costs a request anything; a full queue drops spans and counts
-them (`rin_telemetry_spans_dropped_total`). Settings come from the config (rin.config.telemetry);
+Spans leave through BatchSpanProcessors behind a bounded gate (export.py): a slow, hanging or
+absent collector never holds a request up; a full queue drops spans and counts them
+(`rin_telemetry_spans_dropped_total`). Settings come from the config (rin.config.telemetry);
 this package imports opentelemetry only when tracing is configured.
 """
 

@@ -1,8 +1,8 @@
 """Where finished spans go: one bounded, counted BatchSpanProcessor per destination.
 
 The SDK's BatchSpanProcessor already exports from its own thread; `Gate` in front of it keeps the
-count of spans waiting (handed over, not yet given to the exporter) and drops, counting, once
-`max_queue` wait. The batch processor's own queue therefore never overflows, and the count shown
+count of spans waiting (handed over, not yet given to the exporter) and drops a request's spans,
+counting them, when they would not fit in `max_queue`: before they are even made. The batch processor's own queue therefore never overflows, and the count shown
 on /metrics is exact. The exporter's thread may block on a hanging collector for as long as its
 timeout; requests only ever append to the queue.
 """
@@ -15,11 +15,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from rin.config.resolved import LangfuseExport, OtlpExport
@@ -49,39 +49,37 @@ class Counts:
         return self._waiting
 
 
-class Gate(SpanProcessor):
-    """Passes each ended span (that `accept` wants) to a BatchSpanProcessor, or drops and counts
-    it when `max_queue` spans already wait."""
+class Gate:
+    """In front of one destination's BatchSpanProcessor: `reserve` takes room for a request's
+    spans (or drops and counts them when `max_queue` already wait, before any is made), `put`
+    hands one over."""
 
-    def __init__(self, exporter: SpanExporter, counts: Counts, accept: Callable[[ReadableSpan], bool] | None = None,
+    def __init__(self, exporter: SpanExporter, counts: Counts, statuses: frozenset[str] | None = None,
                  max_queue: int = 2048, delay_ms: float = 5000.0) -> None:
         self.counts = counts
-        self.accept = accept
+        #: the request outcomes this destination receives (None: all)
+        self.statuses = statuses
         self.max_queue = max_queue
         self._batch = BatchSpanProcessor(_Counted(exporter, counts), max_queue_size=max_queue,
                                          schedule_delay_millis=delay_ms,
                                          max_export_batch_size=min(512, max_queue))
 
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
-
-    def on_end(self, span: ReadableSpan) -> None:
-        # only sampled spans come here: rin.telemetry.tracing makes none of the others
-        if self.accept is not None and not self.accept(span):
-            return
+    def reserve(self, spans: int, status: str) -> bool:
+        if self.statuses is not None and status not in self.statuses:
+            return False
         counts = self.counts
         with counts._lock:
-            if counts._waiting >= self.max_queue:
-                counts.dropped += 1
-                return
-            counts._waiting += 1
+            if counts._waiting + spans > self.max_queue:
+                counts.dropped += spans
+                return False
+            counts._waiting += spans
+        return True
+
+    def put(self, span: ReadableSpan) -> None:
         self._batch.on_end(span)
 
     def shutdown(self) -> None:
         self._batch.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._batch.force_flush(timeout_millis)
 
 
 class _Counted(SpanExporter):
