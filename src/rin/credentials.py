@@ -51,7 +51,7 @@ class Credential:
         value, expires, error = self._value, self._expires, self._error
         if value is not None and (expires is None or expires > time.time()):
             return value
-        reason = error or "it has not been fetched yet"
+        reason = error or ("it has not been fetched yet" if value is None else "it expired before its refresh came")
         raise CredentialRefreshFailed(
             f"The credential for this deployment ({self.label}) could not be refreshed: {reason}. "
             "Check the deployment's credentials in the config; RIN retries the refresh in the background."

@@ -32,7 +32,9 @@ import base64
 import hashlib
 import secrets
 import struct
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -100,6 +102,9 @@ class GoogleOAuth:
     tokens: dict[str, Token] = field(default_factory=dict)
     #: (client_email, access token) in the order issued
     issued: list[tuple[str, str]] = field(default_factory=list)
+    #: client_emails of the exchanges refused because they were `failing`, in order
+    refused: list[str] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
 
     def service_account(self, token_uri: str, project_id: str = "rin-test", name: str = "rin") -> dict:
         """A new service account's JSON key file (as the Cloud console downloads it), whose
@@ -122,6 +127,11 @@ class GoogleOAuth:
 
     def count(self, email: str) -> int:
         return sum(1 for e, _ in self.issued if e == email)
+
+    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Blocks until `done()` holds after an exchange (True) or `timeout` seconds pass (False)."""
+        with self.changed:
+            return self.changed.wait_for(done, timeout)
 
     def exchange(self, raw: bytes) -> Reply:
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
@@ -146,11 +156,16 @@ class GoogleOAuth:
             return _grant_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in "
                                                  "a reasonable timeframe. Check your iat and exp values in the JWT claim.")
         if email in self.failing:
+            with self.changed:
+                self.refused.append(email)
+                self.changed.notify_all()
             return _grant_error("invalid_grant", "Invalid JWT Signature.")
         lifetime = self.expires_in.get(email, 3599)
         token = "ya29.fake-" + secrets.token_urlsafe(32)
         self.tokens[token] = Token(email, now + lifetime, str(claims.get("scope") or ""))
-        self.issued.append((email, token))
+        with self.changed:
+            self.issued.append((email, token))
+            self.changed.notify_all()
         return Reply(200, dumps({"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}),
                      dict(_JSON_HEADERS))
 
