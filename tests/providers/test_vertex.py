@@ -50,9 +50,12 @@ def account(fake) -> dict[str, Any]:
     return fake.google.service_account(fake.google_token_uri)
 
 
-def load(tmp_path: Path, params: dict[str, Any], env: dict[str, str] | None = None, model: str = "gemini-2.5-flash"):
+def load(tmp_path: Path, params: dict[str, Any], env: dict[str, str] | None = None, model: str = "gemini-2.5-flash",
+         info: dict[str, Any] | None = None):
     path = tmp_path / "config.yaml"
-    entry = {"model_name": "v", "litellm_params": {"model": f"vertex_ai/{model}", **params}}
+    entry: dict[str, Any] = {"model_name": "v", "litellm_params": {"model": f"vertex_ai/{model}", **params}}
+    if info:
+        entry["model_info"] = info
     path.write_text(yaml.safe_dump({"model_list": [entry]}, sort_keys=False))
     return load_config(path, env=env or {})
 
@@ -154,6 +157,18 @@ def test_unusable_credentials_are_an_error_at_the_key_that_never_shows_them(tmp_
 def test_other_model_garden_partners_load_disabled_with_a_reason(tmp_path, account):
     dep, _ = one(tmp_path, {"vertex_credentials": account}, model="meta/llama-3.1-405b-instruct-maas")
     assert not dep.enabled and "partner model RIN does not speak" in dep.disabled_reason
+
+
+def test_capabilities_are_known_unless_model_info_says_otherwise(tmp_path, account):
+    base = {"vertex_credentials": account, "vertex_location": "us-east5"}
+    gemini = one(tmp_path, base)[0].info
+    assert gemini.supports_vision is True and gemini.supports_function_calling is True
+    haiku = one(tmp_path, base, model="claude-3-5-haiku@20241022")[0].info
+    assert haiku.supports_function_calling is True and haiku.supports_vision is None
+    [told] = load(tmp_path, base, info={"supports_vision": False}).deployments
+    assert told.info.supports_vision is False and told.info.supports_function_calling is True
+    embed = one(tmp_path, base, model="text-embedding-005")[0].info
+    assert embed.supports_vision is None and embed.supports_function_calling is None
 
 
 def test_vertex_prices_are_vertex_own():

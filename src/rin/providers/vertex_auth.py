@@ -93,6 +93,7 @@ def vertex_setup(inp: SetupInput) -> SetupResult:
                 f"not set: using {DEFAULT_LOCATION}, as LiteLLM does; add vertex_location: <region> "
                 "(or set VERTEXAI_LOCATION) to choose the region, or 'global'")))
     result.options = {"project": project, "location": location}
+    result.info = capabilities(model)
     result.api_base = inp.api_base or google_host(location)
     missing = _missing_google_auth()
     if missing:
@@ -107,6 +108,18 @@ def vertex_setup(inp: SetupInput) -> SetupResult:
         else:
             result.disabled_reason = f"{key} {message}"
     return result
+
+
+def capabilities(model: str) -> dict[str, Any]:
+    """What LiteLLM's model table says Vertex's chat models take (model_info overrides it): Gemini
+    and Claude call tools, Gemini and the Claude models but Haiku read images."""
+    if "embedding" in model or model.startswith("textembedding") or model.isdigit():
+        return {}
+    if model.startswith("gemini"):
+        return {"supports_vision": True, "supports_function_calling": True}
+    if model.startswith("claude"):
+        return {"supports_function_calling": True, **({} if "haiku" in model else {"supports_vision": True})}
+    return {}
 
 
 def google_host(location: str) -> str:
