@@ -4,6 +4,7 @@ every entry point does first (config path, `.env`, logging) is in rin.bootstrap.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -65,6 +66,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runfile.remove_on_signals(run_file)
     try:
         if args.workers > 1:
+            from rin.server.gc_tuning import tune_gc
+
+            tune_gc()  # this process only supervises: each worker tunes its own collector
             uvicorn.run("rin.server.app:create_app", factory=True, workers=args.workers, **options)
         else:
             from rin.access_log import AccessLog
@@ -249,7 +253,20 @@ def cmd_openwebui_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # `rin serve` imports some 600 modules before it serves; the collector would run ~130 times
+    # meanwhile for nothing. It is turned on again, tuned, once the server has started
+    # (rin.server.gc_tuning); every other command gets it back as soon as its arguments are read.
+    gc.disable()
+    try:
+        args = build_parser().parse_args(argv)
+        if args.func is not cmd_serve:
+            gc.enable()
+        return _dispatch(args)
+    finally:
+        gc.enable()  # whatever happened (a usage error, a config `rin serve` rejected)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     load_dotenv_file()  # before the log settings: RIN_LOG_FORMAT and the like may be set there
     try:
         args.log_settings = log_settings(args.log_level, getattr(args, "log_format", None),
