@@ -20,6 +20,7 @@ from bench.client import measure_latency
 from bench.gateways import (CHAT_PATH, Gateway, GatewayError, cpu_seconds, ensure_litellm,
                             floor_spec, litellm_spec, rin_spec, write_config)
 from bench.load import INSTALL_HINT, LoadResult, have_wrk, run_load
+from bench.scenarios import startup
 from bench.upstream import Upstream
 
 TARGET_NAMES = ("direct", "floor", "rin", "litellm")
@@ -37,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds per throughput run (10; scenarios: 5)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="scenarios ledger and workers: alternating rounds of each variant (2)")
+    parser.add_argument("--startup-rounds", type=int, default=5,
+                        help="start-ups of the default config, each on a new and then an existing database, "
+                             "for the main run's start-up rows and the startup scenario (5)")
     parser.add_argument("--concurrency", type=int, default=50, help="connections for throughput (50)")
     parser.add_argument("--requests", type=int, default=2000,
                         help="sequential requests per latency run (2000; streams: a quarter)")
@@ -185,6 +189,8 @@ def run_all(args: argparse.Namespace, pin: Pinning, notes: list[str]) -> dict[st
     with Upstream(delay=args.delay_ms / 1000) as upstream, \
             tempfile.TemporaryDirectory(prefix="rin-bench-") as tmp:
         say(f"fake upstream on {upstream.base_url} (pid {upstream.pid}); CPU pinning: {pin.describe()}")
+        if "rin" in args.targets:
+            startup.compile_bytecode()  # as deployed: every start-up row below reads .pyc files
         # Pinned, the direct run's load generator takes the CPU a gateway would have.
         results["direct"] = measure_target("direct", upstream.port, upstream.pid, args, pin.for_server(),
                                            throughput="direct" in args.targets)
@@ -200,6 +206,9 @@ def run_all(args: argparse.Namespace, pin: Pinning, notes: list[str]) -> dict[st
                 results[name] = {"failed": str(err)}
                 notes.append(f"{name} failed: {str(err).splitlines()[0]}")
                 continue
+            if name == "rin":
+                # issue 16's measure: the default config, several starts (bench/scenarios/startup.py)
+                results[name].update(startup.main_rows(startup.measure(upstream, Path(tmp), args.startup_rounds)))
             for key in ("p50_ms", "p99_ms", "ttft_p50_ms"):
                 mine, theirs = results[name].get(key), results["direct"].get(key)
                 if mine is not None and theirs is not None:
@@ -241,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine(),
         "settings": {"duration": args.duration, "concurrency": args.concurrency,
                      "requests": args.requests, "warmup": args.warmup, "loadgen": loadgen,
-                     "delay_ms": args.delay_ms, "pinning": pin.describe(),
+                     "startup_rounds": args.startup_rounds, "delay_ms": args.delay_ms, "pinning": pin.describe(),
                      "config_extra": args.config_extra,
                      "busy_before": None if busy is None else round(busy, 3),
                      "elapsed_s": round(time.monotonic() - began, 1)},

@@ -279,9 +279,9 @@ def measure_sequence(port: int, raws: list[bytes], warmup: int, stream: bool | s
 
 
 def wait_until_serving(port: int, path: str, process: subprocess.Popen[bytes], timeout: float,
-                       poll: float = 0.005, key: str = BENCH_KEY) -> Response:
-    """Polls with a real chat request until the first 200; raises if the process dies first."""
-    raw = post_request(port, path, CHAT_BODY, key)
+                       poll: float = 0.005, key: str = BENCH_KEY, body: str = CHAT_BODY) -> Response:
+    """Polls with a real chat request (`body`) until the first 200; raises if the process dies first."""
+    raw = post_request(port, path, body, key)
     deadline = time.monotonic() + timeout
     last = "no connection"
     while True:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench.client import BENCH_KEY, Response, wait_until_serving
+from bench.client import BENCH_KEY, CHAT_BODY, Response, wait_until_serving
 
 REPO = Path(__file__).resolve().parent.parent
 LITELLM_VENV = Path(__file__).resolve().parent / ".venv-litellm"
@@ -51,6 +51,8 @@ class GatewaySpec:
     env: dict[str, str] = field(default_factory=dict)
     startup_timeout: float = 30.0
     auth_key: str = BENCH_KEY  # the bearer token of the start-up probe (a master key, when set)
+    probe_body: str = CHAT_BODY  # the start-up probe's chat request (its model must answer 200)
+    unset: tuple[str, ...] = ()  # variables of the bench's environment the gateway must not see
 
 
 def rin_spec(config: Path, port: int) -> GatewaySpec:
@@ -118,8 +120,8 @@ class Gateway:
 
     def start(self) -> float:
         """Spawns the gateway; returns seconds from spawn to the first 200 on a chat request."""
-        env = {key: value for key, value in os.environ.items()
-               if key not in ("DATABASE_URL", "RIN_CONFIG", "REDIS_URL", "REDIS_HOST")}
+        unset = {"DATABASE_URL", "RIN_CONFIG", "REDIS_URL", "REDIS_HOST", *self.spec.unset}
+        env = {key: value for key, value in os.environ.items() if key not in unset}
         env.update(self.spec.env)
         log = self.log_path.open("wb")
         began = time.perf_counter()
@@ -129,7 +131,8 @@ class Gateway:
         log.close()
         try:
             self.first_response = wait_until_serving(self.port, CHAT_PATH, self.process,
-                                                     self.spec.startup_timeout, key=self.spec.auth_key)
+                                                     self.spec.startup_timeout, key=self.spec.auth_key,
+                                                     body=self.spec.probe_body)
         except (RuntimeError, TimeoutError) as err:
             self.stop()
             raise GatewayError(f"{self.spec.label} {err}\n{self.log_tail()}") from None

@@ -23,7 +23,7 @@ TARGETS: list[tuple[str, str, Callable[[float], bool]]] = [
     ("added_p99_ms", "≤ 1.5 ms", _le(1.5)),
     ("rps", "≥ 3000 req/s", lambda value: value >= 3000),
     ("errors", "0", lambda value: value == 0),
-    ("startup_s", "≤ 1 s", _le(1.0)),
+    ("startup_default_s", "≤ 0.5 s", _le(0.5)),
     ("rss_mb", "≤ 100 MB", _le(100.0)),
 ]
 
@@ -38,7 +38,10 @@ ROWS = [
     ("added_p99_ms", "added p99 vs direct (ms)", None),
     ("ttft_p50_ms", "stream: first token p50 (ms)", None),
     ("added_ttft_p50_ms", "stream: added first-token p50 (ms)", None),
-    ("startup_s", "startup, spawn to first 200 (s)", "{:.2f}"),
+    ("startup_s", "startup, bench config, one start: spawn to first 200 (s)", "{:.2f}"),
+    ("startup_default_s", "startup, default config: spawn to first 200, min of the restarts (s)", "{:.3f}"),
+    ("startup_default_cpu_s", "startup, default config: CPU to the first 200, min (s)", "{:.3f}"),
+    ("startup_rss_mb", "RSS right after the first 200, default config (MB)", "{:.0f}"),
     ("rss_mb", "RSS after the load runs (MB)", "{:.0f}"),
 ]
 
@@ -142,6 +145,8 @@ def main_markdown(report: dict[str, Any]) -> str:
                  f"c={settings['concurrency']} for {settings['duration']} s; latency: "
                  f"{settings['requests']} sequential requests after {settings['warmup']} warm-up; "
                  f"CPU pinning: {settings['pinning']}"
+                 + (f"; start-up, default config: {settings['startup_rounds']} restarts, RIN's modules byte-compiled "
+                    "first (bench/scenarios/startup.py)" if settings.get("startup_rounds") else "")
                  + (f"; config extra: `{settings['config_extra']}`" if settings.get("config_extra") else ""))
     for note in report.get("notes", []):
         lines.append(f"- {note}")

@@ -21,6 +21,7 @@ they share. A new scenario is a new module here plus its name in `NAMES`:
 - protocols: added latency on /v1/messages and /v1/responses (native and translated) beside chat
   (also `python -m bench --protocols`)
 - tracing:  throughput with OpenTelemetry tracing on (to a dead endpoint) vs off (issue 15)
+- startup:  the default config's spawn -> first 200 and RSS right after, new and existing database (issue 16)
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from bench.scenarios.machine import MachineWatch
 from bench.upstream import Upstream
 
 # The scenarios, in the order `--scenario all` runs them; each is the module bench/scenarios/NAME.py.
-NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets", "protocols", "tracing")
+NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets", "protocols", "tracing",
+         "startup")
 
 
 def scenario(name: str) -> Callable[[Ctx], dict[str, Any]]:
@@ -89,6 +91,7 @@ def run(names: list[str], args: argparse.Namespace) -> int:
         section.update(machine=machine, state=state, notes=notes,
                        settings={"duration": args.duration, "concurrency": args.concurrency,
                                  "requests": args.requests, "warmup": args.warmup, "rounds": args.rounds,
+                                 "startup_rounds": args.startup_rounds,
                                  "loadgen": args.loadgen},
                        when=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         print(f"\n## scenario `{name}`\n\n{section['markdown']}", flush=True)
