@@ -15,6 +15,8 @@ detail. "think" models with thinkingConfig.includeThoughts answer with a thought
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 
 from .answer import Answer, decide, new_id, pieces, tokens
@@ -32,6 +34,15 @@ _STATUS_ERRORS = {  # status -> (google.rpc status, message)
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
     529: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
 }
+
+
+#: what Google documents for a replayed function call whose signature is not available
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def thought_signature(name: object) -> str:
+    """The fake's (opaque, base64) thought signature for a call of `name`."""
+    return base64.b64encode(f"fake-thought-for-{name}".encode()).decode()
 
 
 def envelope(code: int, status: str, message: str, details: list | None = None) -> bytes:
@@ -103,6 +114,16 @@ class GeminiFormat:
                 return self.bad_request(f"Please use a valid role: user, model. (contents[{i}])")
             if not isinstance(content.get("parts"), list) or not content["parts"]:
                 return self.bad_request(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
+            if "gemini-3" in str(body.get("model")) and content["role"] == "model":
+                calls = [p for p in content["parts"] if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)]
+                if calls and calls[0].get("thoughtSignature") not in (
+                        thought_signature(calls[0]["functionCall"].get("name")), SKIP_SIGNATURE):
+                    return self.bad_request(
+                        "Function call is missing a thought_signature in functionCall parts. This is required for "
+                        "tools to work correctly, and missing thought_signature may lead to degraded model "
+                        f"performance. Additional data, function call `default_api:{calls[0]['functionCall'].get('name')}` "
+                        f", position {i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures "
+                        "for more details.")
         return None
 
     def decide(self, body: dict) -> Answer:
@@ -148,7 +169,10 @@ class GeminiFormat:
 
     def answer_parts(self, a: Answer) -> list:
         if a.tool:
-            return [{"functionCall": {"name": a.tool.name, "args": orjson.loads(a.tool.arguments)}}]
+            part = {"functionCall": {"name": a.tool.name, "args": orjson.loads(a.tool.arguments)}}
+            if "gemini-3" in a.model:  # Gemini 3 signs every function call (and wants it back)
+                part["thoughtSignature"] = thought_signature(a.tool.name)
+            return [part]
         return [{"text": a.text}]
 
     def completion(self, a: Answer, body: dict | None = None) -> Reply:

@@ -188,6 +188,51 @@ def test_function_calls_and_max_tokens():
     assert cut["choices"][0]["finish_reason"] == "length"
 
 
+def test_thought_signatures_go_out_in_the_ids_and_come_back():
+    """Gemini 3 refuses a replayed function call without the thoughtSignature it came with: RIN puts
+    it in the tool call's id (what every client sends back) and in extra_content, and restores it."""
+    chat = parse({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}]}, "finishReason": "STOP"}]})
+    first, second = chat["choices"][0]["message"]["tool_calls"]
+    assert first["id"] == "call_1__thought__c2lnLTE="
+    assert first["extra_content"] == {"google": {"thought_signature": "c2lnLTE="}}
+    assert second["id"] == "call_2" and "extra_content" not in second
+    history = [{"role": "user", "content": "Paris and Rome?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": first["id"], "type": "function", "function": first["function"]},
+                   {"id": second["id"], "type": "function", "function": second["function"]}]},
+               {"role": "tool", "tool_call_id": first["id"], "content": "21"},
+               {"role": "tool", "tool_call_id": second["id"], "content": "25"}]
+    body = build({"tools": [WEATHER], "messages": history})
+    assert body["contents"][1]["parts"] == [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1"},
+         "thoughtSignature": "c2lnLTE="},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}, "id": "call_2"}}]
+    assert [p["functionResponse"]["id"] for p in body["contents"][2]["parts"]] == ["call_1", "call_2"]
+    # a signature kept only in extra_content (a client that echoes whole messages) is restored too
+    echoed = dict(history[1], tool_calls=[{"id": "call_1", "type": "function", "function": first["function"],
+                                           "extra_content": first["extra_content"]}])
+    body = build({"messages": [history[0], echoed]})
+    assert body["contents"][1]["parts"][0]["thoughtSignature"] == "c2lnLTE="
+    # history without signatures, to a Gemini 3 model: Google's documented marker on the first call
+    unsigned = dict(history[1], tool_calls=[{"id": "a", "type": "function", "function": first["function"]},
+                                            {"id": "b", "type": "function", "function": second["function"]}])
+    req = request({"messages": [history[0], unsigned]})
+    parts = orjson.loads(adapter.build_chat(req, dep(provider_model="gemini-3-pro-preview")).body)["contents"][1]["parts"]
+    assert [p.get("thoughtSignature") for p in parts] == ["skip_thought_signature_validator", None]
+    # older models take the history as it is
+    assert all("thoughtSignature" not in p for p in build({"messages": [history[0], unsigned]})["contents"][1]["parts"])
+
+
+def test_stream_tool_call_keeps_its_signature():
+    _, chunks = replay([frame([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+                                "thoughtSignature": "c2ln"}], "STOP", USAGE)])
+    [call] = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
+    assert call["id"] == "call_1__thought__c2ln" and call["index"] == 0
+    assert call["extra_content"] == {"google": {"thought_signature": "c2ln"}}
+
+
 @pytest.mark.parametrize("data", [
     {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 8}},
     {"candidates": [{"finishReason": "SAFETY", "safetyRatings": []}]},
@@ -334,7 +379,8 @@ def gw(fake, tmp_path_factory):
 
     config = {
         "model_list": [entry("flash", "gemini-flash"), entry("tool", "gemini-tool"),
-                       entry("think", "gemini-think"), entry("guarded", "gemini-content-policy")],
+                       entry("think", "gemini-think"), entry("guarded", "gemini-content-policy"),
+                       entry("three", "gemini-3-tool")],
         "router_settings": {"num_retries": 0, "timeout": 10, "content_policy_fallbacks": [{"guarded": ["flash"]}]},
     }
     with Gateway(config, tmp_path_factory.mktemp("gemini"), env={**KEYS, "GEMINI_API_KEY": "g-canary"}) as gateway:
@@ -374,3 +420,34 @@ def test_sdk_thinking_and_content_policy_fallback(gw, fake):
     status, headers, _ = gw.request("POST", "/v1/chat/completions",
                                     {"model": "guarded", "messages": [{"role": "user", "content": "hi"}]})
     assert status == 200 and headers["x-rin-model"] == "gemini/gemini-flash"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_sdk_gemini_3_tool_round_trip_keeps_the_thought_signature(gw, fake, stream):
+    """Gemini 3 answers a replayed function call without its signature with a 400: the round trip
+    works through the openai SDK because the signature travels in the tool call's id."""
+    client = gw.openai()
+    question = [{"role": "user", "content": "Paris"}]
+    if stream:
+        chunks = list(client.chat.completions.create(model="three", messages=question, tools=[WEATHER], stream=True))
+        [delta] = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+        call = {"id": delta.id, "type": "function",
+                "function": {"name": delta.function.name, "arguments": delta.function.arguments}}
+    else:
+        message = client.chat.completions.create(model="three", messages=question, tools=[WEATHER]).choices[0].message
+        call = {"id": message.tool_calls[0].id, "type": "function",
+                "function": {"name": message.tool_calls[0].function.name,
+                             "arguments": message.tool_calls[0].function.arguments}}
+    assert "__thought__" in call["id"]
+    history = [*question, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": call["id"], "content": '{"temp_c": 21}'}]
+    final = client.chat.completions.create(model="three", messages=history, tools=[WEATHER])
+    assert final.choices[0].finish_reason == "stop" and final.choices[0].message.content
+    sent = fake.requests[-1].json["contents"]
+    assert sent[1]["parts"][0]["thoughtSignature"] and sent[1]["parts"][0]["functionCall"]["id"] == "call_1"
+    # the same history with the signature stripped (a client that rebuilt the ids) still works
+    bare = [history[0], {**history[1], "tool_calls": [{**call, "id": "call_x"}]},
+            {**history[2], "tool_call_id": "call_x"}]
+    again = client.chat.completions.create(model="three", messages=bare, tools=[WEATHER])
+    assert again.choices[0].message.content
+    assert fake.requests[-1].json["contents"][1]["parts"][0]["thoughtSignature"] == "skip_thought_signature_validator"

@@ -19,6 +19,7 @@ from rin.errors import InvalidRequest, UpstreamError
 from rin.params import effective_body, tool_call_arguments
 from rin.providers.base import NativeProtocol
 from rin.providers.gemini_response import (
+    SIGNATURE_MARK,
     GeminiStreamParser,
     chat_completion,
     classify_error,
@@ -34,6 +35,9 @@ DEFAULT_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
 _THINKING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 _CHOICES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+
+#: the signature Google documents for a function call whose real one is not available
+UNSIGNED = "skip_thought_signature_validator"
 
 
 class GeminiAdapter:
@@ -139,7 +143,9 @@ def parse_generate_content(body: bytes, dep: Deployment) -> ChatResult:
 
 def translate_body(body: dict[str, Any]) -> dict[str, Any]:
     """The generateContent request body for an OpenAI chat body (deployment defaults merged)."""
-    system, contents = translate_messages(body.get("messages"))
+    model = body.get("model")
+    system, contents = translate_messages(body.get("messages"),
+                                          signed=isinstance(model, str) and "gemini-3" in model)
     out: dict[str, Any] = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": system}
@@ -246,9 +252,12 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     )
 
 
-def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def translate_messages(
+    messages: Any, signed: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """`(system parts, contents)`. Consecutive turns of one role are merged; tool results are user
-    turns of functionResponse parts, named after the call they answer."""
+    turns of functionResponse parts, named after the call they answer. `signed`: the model refuses
+    a replayed function call without a thought signature (Gemini 3)."""
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty list.", param="messages")
     system: list[dict[str, Any]] = []
@@ -264,7 +273,7 @@ def translate_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[s
         if role == "user":
             parts = _parts(msg.get("content"), i)
         elif role == "assistant":
-            role, parts = "model", _model_parts(msg, i, call_names)
+            role, parts = "model", _model_parts(msg, i, call_names, signed)
         elif role == "tool":
             role, parts = "user", [_function_response(msg, i, call_names)]
         else:
@@ -339,18 +348,36 @@ def _guess_mime(url: str) -> str:
     return "image/jpeg"
 
 
-def _model_parts(msg: dict[str, Any], i: int, call_names: dict[str, str]) -> list[dict[str, Any]]:
+def _model_parts(msg: dict[str, Any], i: int, call_names: dict[str, str], signed: bool) -> list[dict[str, Any]]:
     parts = _parts(msg.get("content"), i)
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not fn.get("name"):
             raise InvalidRequest(f"messages[{i}].tool_calls has an entry without a function name.", param="messages")
         function_call = {"name": fn["name"], "args": _arguments(fn.get("arguments"), i)}
-        if call.get("id"):
+        call_id, signature = _signed_id(call)
+        if call_id:
             call_names[call["id"]] = fn["name"]
-            function_call["id"] = call["id"]
-        parts.append({"functionCall": function_call})
+            function_call["id"] = call_id
+        part: dict[str, Any] = {"functionCall": function_call}
+        if signature:
+            part["thoughtSignature"] = signature
+        elif signed and not any("thoughtSignature" in p for p in parts if "functionCall" in p):
+            # a call replayed without its signature (history written by another model, or a client
+            # that rebuilt the ids): Google's documented marker, else Gemini 3 refuses the request
+            part["thoughtSignature"] = UNSIGNED
+        parts.append(part)
     return parts
+
+
+def _signed_id(call: dict[str, Any]) -> tuple[str, str | None]:
+    """A tool call's own id and the thought signature RIN put in it (or in extra_content)."""
+    raw = call.get("id")
+    call_id, _, signature = raw.partition(SIGNATURE_MARK) if isinstance(raw, str) else ("", "", "")
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    given = google.get("thought_signature") if isinstance(google, dict) else None
+    return call_id, (given if isinstance(given, str) and given else signature or None)
 
 
 def _arguments(arguments: Any, i: int) -> Any:
@@ -380,5 +407,6 @@ def _function_response(msg: dict[str, Any], i: int, call_names: dict[str, str]) 
         result = parsed if isinstance(parsed, dict) else {"result": result}
     response: dict[str, Any] = {"name": name, "response": result}
     if call_id:
-        response["id"] = call_id  # FunctionResponse.id: the FunctionCall.id it answers
+        # FunctionResponse.id: the FunctionCall.id it answers (without the signature RIN added)
+        response["id"] = call_id.partition(SIGNATURE_MARK)[0]
     return {"functionResponse": response}

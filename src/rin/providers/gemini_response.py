@@ -159,21 +159,39 @@ def _candidates(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in candidates if isinstance(c, dict)] if isinstance(candidates, list) else []
 
 
-def _split_parts(parts: Any) -> tuple[str, str, list[tuple[str, Any, str | None]]]:
-    """(text, thoughts, [(function name, args, id)]) of a candidate's parts."""
+#: joins a tool call's id and the thought signature Gemini attached to the call: the id is what every
+#: client sends back in the next turn, and Gemini 3 refuses a replayed call without its signature
+SIGNATURE_MARK = "__thought__"
+
+
+def _split_parts(parts: Any) -> tuple[str, str, list[tuple[str, Any, str | None, str | None]]]:
+    """(text, thoughts, [(function name, args, id, thought signature)]) of a candidate's parts."""
     texts: list[str] = []
     thoughts: list[str] = []
-    calls: list[tuple[str, Any, str | None]] = []
+    calls: list[tuple[str, Any, str | None, str | None]] = []
     for part in parts if isinstance(parts, list) else ():
         if not isinstance(part, dict):
             continue
         call = part.get("functionCall")
         if isinstance(call, dict):
             call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
-            calls.append((str(call.get("name") or ""), call.get("args") or {}, call_id))
+            signature = part.get("thoughtSignature")
+            calls.append((str(call.get("name") or ""), call.get("args") or {}, call_id,
+                          signature if isinstance(signature, str) and signature else None))
         elif isinstance(part.get("text"), str):
             (thoughts if part.get("thought") else texts).append(part["text"])
     return "".join(texts), "".join(thoughts), calls
+
+
+def tool_call(name: str, args: Any, call_id: str, signature: str | None) -> dict[str, Any]:
+    """An OpenAI tool call; Gemini's thought signature rides in its id (and, as Google's own
+    OpenAI-compatible endpoint puts it, in `extra_content.google.thought_signature`)."""
+    call: dict[str, Any] = {"id": call_id, "type": "function",
+                            "function": {"name": name, "arguments": orjson.dumps(args).decode()}}
+    if signature:
+        call["id"] = call_id + SIGNATURE_MARK + signature
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return call
 
 
 def _finish(reason: Any, has_calls: bool) -> str:
@@ -196,10 +214,9 @@ def chat_completion(data: dict[str, Any], model: str, created: int) -> tuple[dic
         message: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
             message["tool_calls"] = []
-            for name, args, call_id in calls:
+            for name, args, call_id, signature in calls:
                 n_calls += 1
-                message["tool_calls"].append({"id": call_id or f"call_{n_calls}", "type": "function",
-                                              "function": {"name": name, "arguments": orjson.dumps(args).decode()}})
+                message["tool_calls"].append(tool_call(name, args, call_id or f"call_{n_calls}", signature))
         if thoughts:
             message["reasoning_content"] = thoughts
         index = candidate.get("index")
@@ -276,12 +293,10 @@ class GeminiStreamParser:
             out.append(self._chunk({"reasoning_content": thoughts}))
         if text:
             out.append(self._chunk({"content": text}))
-        for name, args, call_id in calls:
+        for name, args, call_id, signature in calls:
             self._calls += 1
-            out.append(self._chunk({"tool_calls": [{
-                "index": self._calls - 1, "id": call_id or f"call_{self._calls}", "type": "function",
-                "function": {"name": name, "arguments": orjson.dumps(args).decode()},
-            }]}))
+            call = tool_call(name, args, call_id or f"call_{self._calls}", signature)
+            out.append(self._chunk({"tool_calls": [{"index": self._calls - 1, **call}]}))
         reason = candidate.get("finishReason")
         if reason:
             self.done = True
