@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
+import time
+from pathlib import Path
 from typing import Any
 
+from bench.client import CHAT_BODY
 from bench.scenarios.harness import Ctx, config_yaml, free_port, get, prometheus, say, table
+
+#: the in-process comparison: blocks of requests, alternately traced and not
+_BLOCKS, _BLOCK = 200, 100
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -54,6 +61,52 @@ def run(ctx: Ctx) -> dict[str, Any]:
            f"req/s; server CPU a request {on_cpu:.0f} vs {off_cpu:.0f} µs. The on-RIN's spans to the dead "
            f"endpoint: {spans['failed_total']:,.0f} in failed exports, {spans['dropped_total']:,.0f} dropped "
            f"at the full queue, {spans['queued']:,.0f} still queued, {spans['exported_total']:,.0f} exported.")
+    inproc = asyncio.run(_interleaved(ctx.tmp / "tracing-on" / "bench-config.yaml"))
+    say(f"in process, interleaved: {inproc['on_us']:.1f} vs {inproc['off_us']:.1f} µs of main-thread CPU a request")
+    md += (f"\n\nIn one process, interleaved ({_BLOCKS} blocks of {_BLOCK} requests through the ASGI app, "
+           f"its tracer on and off by turns, to the same dead endpoint): main-thread CPU a request "
+           f"{inproc['on_us']:.1f} µs on vs {inproc['off_us']:.1f} µs off, **+{inproc['on_us'] - inproc['off_us']:.1f} "
+           f"µs ({inproc['on_us'] / inproc['off_us'] - 1:+.1%})**: the steadiest number on a shared machine.")
     data = {"runs": runs, "pair_ratios": ratios, "on_rps": on_rps, "off_rps": off_rps, "drop": drop,
-            "on_cpu_us": on_cpu, "off_cpu_us": off_cpu, "spans": spans, "dead_endpoint": dead}
+            "on_cpu_us": on_cpu, "off_cpu_us": off_cpu, "spans": spans, "dead_endpoint": dead,
+            "interleaved": inproc}
     return {"data": data, "markdown": md}
+
+
+async def _interleaved(config: Path) -> dict[str, float]:
+    """Main-thread CPU a request, tracing on vs off, in one RIN process (the on-config's Runtime,
+    its tracer switched off every other block): both modes share the machine's moment."""
+    from rin.config import load_config
+    from rin.runtime import Runtime
+    from rin.server.app import App
+
+    runtime = Runtime(load_config(config))
+    app = App(runtime)
+    await runtime.start()
+    tracing, body = runtime.tracing, CHAT_BODY.encode()
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise RuntimeError(f"the in-process request answered HTTP {message['status']}")
+
+    try:
+        for _ in range(2000):  # warm, and fill the dead endpoint's queue: its steady state
+            await app(dict(scope), receive, send)
+        cpu = {True: 0.0, False: 0.0}
+        for block in range(_BLOCKS):
+            on = block % 2 == 1
+            runtime.tracing = tracing if on else None
+            began = time.thread_time()
+            for _ in range(_BLOCK):
+                await app(dict(scope), receive, send)
+            cpu[on] += time.thread_time() - began
+    finally:
+        runtime.tracing = tracing
+        await runtime.close()
+    per = _BLOCK * _BLOCKS / 2 / 1e6
+    return {"on_us": cpu[True] / per, "off_us": cpu[False] / per}
