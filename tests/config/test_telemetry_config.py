@@ -133,3 +133,13 @@ def test_the_default_config_imports_no_opentelemetry() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_general_settings_otel_turns_tracing_on_and_urls_hide_credentials(tmp_path: Path) -> None:
+    from rin.telemetry import describe
+
+    telemetry = load(tmp_path, "general_settings:\n  otel: true\n",
+                     env={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://user:s3cret@collector.example/v1/traces"}).telemetry
+    assert telemetry.otlp is not None
+    line = describe(telemetry)
+    assert "s3cret" not in line and "https://***@collector.example/v1/traces" in line

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from rin.config.resolved import TelemetrySettings
 
@@ -50,12 +51,20 @@ def describe(settings: TelemetrySettings) -> str:
     """Where spans go, one line (no header or key values)."""
     parts = []
     if settings.otlp is not None:
-        parts.append(f"OpenTelemetry to {settings.otlp.endpoint} ({settings.otlp.protocol})")
+        parts.append(f"OpenTelemetry to {_public(settings.otlp.endpoint)} ({settings.otlp.protocol})")
     if settings.langfuse is not None:
         which = [w for w, on in (("successes", settings.langfuse.on_success),
                                  ("failures", settings.langfuse.on_failure)) if on]
-        parts.append(f"Langfuse at {settings.langfuse.endpoint} ({' and '.join(which)})")
+        parts.append(f"Langfuse at {_public(settings.langfuse.endpoint)} ({' and '.join(which)})")
     if not parts:
         return "off"
     content = "with" if settings.log_content else "without"
     return f"{'; '.join(parts)}; service {settings.service_name!r}, {content} prompts and answers"
+
+
+def _public(url: str) -> str:
+    """`url` without a user:password part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
