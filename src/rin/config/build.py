@@ -18,7 +18,8 @@ from typing import Any
 from rin.config import litellm_keys
 from rin.config.environ import Resolver, drop_unset, drop_unset_setting
 from rin.config.problems import KeyPath, Problems
-from rin.config.schema import DEPLOYMENT_PARAMS, LiteLLMParams, ModelEntry, ModelInfoSection, Prices, validate
+from rin.config.fields import validate
+from rin.config.model_entry import DEPLOYMENT_PARAMS, LiteLLMParams, ModelEntry, ModelInfoSection, Prices
 from rin.cost import variant_key
 from rin.types import Deployment, ModelInfo, Secret
 

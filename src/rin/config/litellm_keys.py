@@ -1,7 +1,7 @@
 """LiteLLM proxy keys RIN accepts without acting on them, so real LiteLLM configs load unchanged.
 
 A key listed here is reported once per section as "ignored", never as unknown. Keys RIN implements
-live on the schema models (`rin.config.schema`), not here.
+live on the schema models (`rin.config.model_entry`, `rin.config.sections`), not here.
 """
 
 from __future__ import annotations

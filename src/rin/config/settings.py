@@ -16,14 +16,16 @@ from pydantic import BaseModel
 from rin.config import litellm_keys, telemetry
 from rin.config.build import model_info
 from rin.config.environ import Resolver, drop_unset_setting
+from rin.config.fields import duration_seconds, validate
+from rin.config.model_entry import ModelInfoSection
 from rin.config.problems import KeyPath, Problems, nearest
 from rin.config.resolved import (
     OPENROUTER_API_BASE, CatalogSettings, GeneralSettings, LiteLLMSettings, OpenRouterAccess, RouterSettings,
     TelemetrySettings,
 )
-from rin.config.schema import (
+from rin.config.sections import (
     LITELLM_BUDGET_KEYS, LITELLM_ROUTER_KEYS, CatalogSection, GeneralSection, LiteLLMRouterSection,
-    LiteLLMSection, ModelInfoSection, RouterSection, duration_seconds, validate,
+    LiteLLMSection, RouterSection,
 )
 from rin.types import ModelInfo, Secret
 

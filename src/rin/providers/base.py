@@ -69,7 +69,7 @@ class NativeProtocol(Protocol):
 class SetupInput:
     """What a provider's load-time setup sees of one deployment (values already resolved)."""
 
-    #: the deployment's litellm_params (rin.config.schema.LiteLLMParams)
+    #: the deployment's litellm_params (rin.config.model_entry.LiteLLMParams)
     params: Any
     env: Mapping[str, str]
     provider_model: str
