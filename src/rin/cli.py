@@ -194,7 +194,8 @@ def _sync_models(args: argparse.Namespace) -> int:
     return run_sync_models(args.config, url=args.url)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `rin` command's parser; `rin keys`' sub-commands are added only when `argv` asks for them."""
     parser = argparse.ArgumentParser(prog="rin", description="RIN: an OpenAI-compatible LLM gateway")
     parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ... (or RIN_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,9 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--json", action="store_true")
     spend.set_defaults(func=cmd_spend)
 
-    from rin.keys.cli import add_keys_parser
+    if _command(argv) == "keys":  # rin.keys.cli (with the keys and ledger packages) for `rin keys` only
+        from rin.keys.cli import add_keys_parser
 
-    add_keys_parser(sub)
+        add_keys_parser(sub)
+    else:
+        sub.add_parser("keys", help="virtual keys: create, list, revoke")
 
     export = sub.add_parser("openwebui-export",
                             help="write Open WebUI's model settings (names, capabilities) for import")
@@ -244,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write (default: standard output)")
     export.set_defaults(func=cmd_openwebui_export)
     return parser
+
+
+def _command(argv: list[str] | None) -> str | None:
+    """The sub-command `argv` names (its first word after the global options), before parsing it."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--log-level")
+    probe.add_argument("command", nargs="?")
+    return probe.parse_known_args(sys.argv[1:] if argv is None else argv)[0].command
 
 
 def cmd_openwebui_export(args: argparse.Namespace) -> int:
@@ -258,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     # (rin.server.gc_tuning); every other command gets it back as soon as its arguments are read.
     gc.disable()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         if args.func is not cmd_serve:
             gc.enable()
         return _dispatch(args)

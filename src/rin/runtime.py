@@ -14,13 +14,12 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rin.access_log import AccessLog
 from rin.budgets import Budgets, Hold
 from rin.keys import KeyRing, KeyStore, VirtualKey
 from rin.keys.limits import KeyLimits
-from rin.cache import build_cache
 from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
 from rin.config.paths import spill_dir
 from rin.config.resolved import Config
@@ -31,11 +30,14 @@ from rin.ledger import Ledger, utc_now
 from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
 from rin.model_list import model_list_body
-from rin.shared import SharedState
 from rin.store.responses import ResponseStore
 from rin.telemetry import build_tracing
 from rin.transport import Transport
 from rin.types import ChatRequest, Deployment, Usage
+
+if TYPE_CHECKING:
+    from rin.cache import ResponseCache
+    from rin.shared import SharedState
 
 log = logging.getLogger("rin")
 
@@ -68,13 +70,13 @@ class Runtime:
         #: the Responses API's stored responses (store: true), per caller, in the ledger's database
         self.responses = ResponseStore.from_url(base.general.database_url)
         #: cooldowns, budgets and rpm/tpm shared through Redis (router_settings.redis_host), else None
-        self.shared = SharedState.connect(base.router)
+        self.shared = _shared_state(base)
         self.key_limits = KeyLimits(shared=self.shared.key_rates if self.shared else None)
         config, catalog = expand_cached(base)
         self.budgets = Budgets(config, alert=self.alert, shared=self.shared.budgets if self.shared else None)
         self.budgets.catalog_lookup = catalog.lookup if catalog else None
         self.gen = self._build(base, config, catalog)
-        self.cache = build_cache(config.litellm, config.router)
+        self.cache = _response_cache(config)
         self.listeners: list[Any] = []
         #: rin.telemetry.tracing.Tracing when traces are configured (fixed at startup), else None
         self.tracing = build_tracing(base.telemetry)
@@ -351,6 +353,25 @@ def _admit(hold: Hold | RinError, state: RequestState) -> RinError | None:
         return hold
     state.hold = hold
     return None
+
+
+def _shared_state(config: Config) -> SharedState | None:
+    """The state shared through Redis when `router_settings.redis_host` asks for it (rin.shared,
+    its scripts and Redis clients are imported only then)."""
+    if not config.router.redis_host:
+        return None
+    from rin.shared import SharedState
+
+    return SharedState.connect(config.router)
+
+
+def _response_cache(config: Config) -> ResponseCache | None:
+    """The response cache when `litellm_settings.cache` is on (rin.cache is imported only then)."""
+    if not config.litellm.cache:
+        return None
+    from rin.cache import build_cache
+
+    return build_cache(config.litellm, config.router)
 
 
 def _when(catalog: Catalog | None) -> str | None:

@@ -18,19 +18,13 @@ from typing import Any
 import orjson
 import pytest
 
-import rin.runtime
 from tests.cache.support import RedisServer
 from tests.e2e.conftest import KEYS, deployment
 from tests.gateway import Gateway
 from tests.keys.conftest import pg_url  # noqa: F401 - the fixture: a fresh PostgreSQL schema
 from tests.shared.support import private_server
 
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.skipif(not hasattr(rin.runtime, "SharedState"),
-                       reason="src/rin/runtime.py lacks the rin.shared wiring (SharedState.connect / bind / "
-                              "start / close and the awaitable budget gate)"),
-]
+pytestmark = [pytest.mark.services]
 MESSAGES = [{"role": "user", "content": "Tell me about budgets"}]
 DB = "data/litellm/litellm_cost_tracking.db"
 

@@ -82,6 +82,14 @@ class ResponseCache:
         self.stored = 0
         self.refused = 0
 
+    def scope(self, key_hash: str | None, user: str | None) -> str:
+        """The caller part of a key (cache_scope): callers never share each other's answers."""
+        return cache_scope(key_hash, user)
+
+    def json_answer(self, body: bytes, usage: Any, deployment: str, model_group: str) -> CachedAnswer:
+        """What `store` keeps of a whole JSON answer."""
+        return CachedAnswer.from_json(body, usage, deployment, model_group)
+
     def controls(self, body: dict[str, Any], cache_control: str | None = None) -> CacheControl:
         return parse_controls(body, cache_control, self.default_on)
 

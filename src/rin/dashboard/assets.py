@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 from functools import cache
-from importlib.resources import files
 from string import Template
 
 #: everything /ui/static/ serves, with its content type; a name not here has no route at all
@@ -22,11 +21,15 @@ STATIC: dict[str, bytes] = {
 def static_file(name: str) -> bytes:
     if name not in STATIC:
         raise KeyError(name)
+    from importlib.resources import files
+
     return files(__package__).joinpath("static", name).read_bytes()
 
 
 @cache
 def _template() -> Template:
+    from importlib.resources import files
+
     return Template(files(__package__).joinpath("templates", "dashboard.html").read_text("utf-8"))
 
 

@@ -1,13 +1,11 @@
-"""The dashboard's handlers, with the app's handler signature, and the routes they answer.
+"""The dashboard's handlers, with the app's handler signature (rin.dashboard routes to them).
 
-`ROUTES` merges into the app's route table; `PUBLIC` are the paths that need no key (the page
-shell and its static files: no data). Everything under /ui/api/ goes through the app's ordinary
-master-key check, the page sending the key as `Authorization: Bearer`.
+Everything under /ui/api/ goes through the app's ordinary master-key check, the page sending the
+key as `Authorization: Bearer`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rin import __version__
@@ -16,8 +14,6 @@ from rin.dashboard import assets, sync
 from rin.dashboard.redact import redact, secret_values
 from rin.dashboard.state import View, build_state
 from rin.errors import PermissionDenied
-
-Handler = Callable[[Any, dict[str, Any], Receive, Send, str], Awaitable[None]]
 
 POLL_MS = 3000
 HTML = b"text/html; charset=utf-8"
@@ -60,22 +56,6 @@ async def run_sync(app: Any, scope: dict[str, Any], receive: Receive, send: Send
     await _send_guarded(app, send, dumps(outcome), JSON, API_HEADERS, request_id)
 
 
-def _static(name: str) -> Handler:
-    content_type = assets.STATIC[name]
-
-    async def handler(app: Any, scope: dict[str, Any], receive: Receive, send: Send, request_id: str) -> None:
-        await send_bytes(send, 200, assets.static_file(name), content_type, STATIC_HEADERS)
-
-    return handler
-
-
-STATIC_ROUTES: dict[str, dict[str, Handler]] = {f"/ui/static/{name}": {"GET": _static(name)}
-                                                for name in assets.STATIC}
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/ui": {"GET": page},
-    "/ui/": {"GET": page},
-    "/ui/api/state": {"GET": state},
-    "/ui/api/sync": {"POST": run_sync},
-    **STATIC_ROUTES,
-}
-PUBLIC: frozenset[str] = frozenset({"/ui", "/ui/", *STATIC_ROUTES})
+async def send_static(send: Send, name: str) -> None:
+    """One of the whitelisted files under /ui/static/ (assets.STATIC)."""
+    await send_bytes(send, 200, assets.static_file(name), assets.STATIC[name], STATIC_HEADERS)

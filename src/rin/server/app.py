@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rin import __version__, dashboard
+from rin import __version__, codecs, dashboard
 from rin.errors import (
     AuthenticationFailed, InvalidRequest, MethodNotAllowed, PermissionDenied, PayloadTooLarge, RequestTimeout, RinError,
     RouteNotFound, ServiceUnavailable,
@@ -24,14 +24,12 @@ from rin.errors import (
 from rin.keys import VirtualKey
 from rin.keys.admin import KeyAdmin
 from rin.runtime import Runtime
-from rin.codecs import CHAT, CODEC_ROUTES, MESSAGES, Codec
+from rin.codecs import CHAT, Codec, codec_for
 from rin.codecs.modes import check_mode
 from rin.server.protocol_routes import RESPONSE_PREFIXES, count_tokens, delete_response, get_response
 from rin.server.pipeline import Pipeline, send_codec_error
-from rin.server import spend
 from rin.server.gc_tuning import tune_gc
 from rin.server.metrics import Metrics
-from rin.server.openapi import spec_for
 from rin.model_list import model_info_body, model_list_body
 from rin.asgi import JSON, Receive, Send, send_bytes, send_error, send_json
 
@@ -45,10 +43,8 @@ BODY_TIMEOUT = 30.0
 #: what a virtual key may call; every other non-public route needs the master key
 _COUNT_TOKENS = ("/v1/messages/count_tokens", "/messages/count_tokens")
 
-#: the client protocol whose error shape each route answers in (OpenAI's where absent)
-ERROR_CODECS: dict[str, Codec] = {**CODEC_ROUTES, **{path: MESSAGES for path in _COUNT_TOKENS}}
-
-VIRTUAL_KEY_ROUTES = frozenset({"/v1/models", "/models", "/model/info", "/v1/model/info"}) | frozenset(ERROR_CODECS)
+VIRTUAL_KEY_ROUTES = (frozenset({"/v1/models", "/models", "/model/info", "/v1/model/info", *_COUNT_TOKENS})
+                      | codecs.PATHS)
 
 #: routes that change the gateway: only ever with the master key
 ADMIN_PREFIXES = ("/admin/", "/key/")
@@ -103,8 +99,8 @@ class App:
         self._models_for_key: dict[tuple[str, ...], tuple[Any, bytes]] = {}
         self.max_in_flight = runtime.config.general.global_max_parallel_requests
         self.routes: dict[str, dict[str, Handler]] = {}
-        for path, codec in CODEC_ROUTES.items():
-            self.routes[path] = {"POST": _codec_handler(codec)}
+        for path in codecs.PATHS:
+            self.routes[path] = {"POST": _codec_handler(path)}
         for path in _COUNT_TOKENS:
             self.routes[path] = {"POST": count_tokens}
         for path in ("/v1/models", "/models"):
@@ -160,7 +156,7 @@ class App:
                 scope["rin.key"] = self.authenticate(scope, path)
             await handler(self, scope, receive, send, request_id)
         except RinError as err:
-            codec = ERROR_CODECS.get(path) if path is not None else None
+            codec = error_codec(path) if path is not None else None
             if codec is not None:
                 await send_codec_error(send, codec, err, [("x-rin-request-id", request_id)])
             else:
@@ -168,7 +164,7 @@ class App:
         except Exception:
             log.exception("internal error handling request %s", request_id)
             internal = RinError(f"RIN hit an internal error; see the gateway log for request {request_id}.")
-            await send_codec_error(send, ERROR_CODECS.get(path or "", CHAT), internal,
+            await send_codec_error(send, error_codec(path or "") or CHAT, internal,
                                    [("x-rin-request-id", request_id)])
         finally:
             self.in_flight -= 1
@@ -269,9 +265,13 @@ class App:
         await send_bytes(send, 200, body, JSON)
 
     async def spend_logs(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        from rin.server import spend
+
         await send_bytes(send, 200, await spend.spend_logs(self.rt, scope), JSON)
 
     async def spend_report(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        from rin.server import spend
+
         await send_bytes(send, 200, await spend.spend_report(self.rt, scope), JSON)
 
     async def metrics(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
@@ -335,6 +335,8 @@ class App:
         })
 
     async def openapi(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        from rin.server.openapi import spec_for
+
         config = self.rt.config
         await send_json(send, 200, spec_for([m for m in config.groups if config.enabled(m)]))
 
@@ -382,8 +384,20 @@ class App:
 _STORED_RESPONSE: dict[str, Handler] = {"GET": get_response, "DELETE": delete_response}
 
 
-def _codec_handler(codec: Codec) -> Handler:
+def error_codec(path: str) -> Codec | None:
+    """The client protocol whose error shape `path` answers in; None: OpenAI's."""
+    return codec_for("/v1/messages" if path in _COUNT_TOKENS else path)
+
+
+def _codec_handler(path: str) -> Handler:
+    """Serves `path` with its codec, imported on the endpoint's first request (chat's is loaded)."""
+    codec = codecs.loaded(path)
+
     async def handler(app: App, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        nonlocal codec
+        if codec is None:
+            codec = codec_for(path)
+            assert codec is not None
         await app.serve(codec, scope, receive, send, rid)
 
     return handler

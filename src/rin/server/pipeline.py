@@ -13,9 +13,8 @@ import asyncio
 import logging
 from decimal import Decimal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rin.cache import CacheKey, CachedAnswer, StreamRecorder, cache_scope, cacheable
 from rin.codecs.base import Codec
 from rin.errors import RinError, UpstreamError
 from rin.providers import stream_decoder
@@ -23,6 +22,9 @@ from rin.router import RequestState
 from rin.asgi import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
 from rin.transport import StreamResponse
 from rin.types import ChatRequest, Deployment, SSEEvent, StreamParser, Usage
+
+if TYPE_CHECKING:  # rin.cache is imported only when caching is on (Runtime builds it)
+    from rin.cache import CacheKey, CachedAnswer, StreamRecorder
 
 log = logging.getLogger("rin.server")
 
@@ -70,7 +72,7 @@ class Pipeline:
                      cache_control: str | None) -> RequestState:
         cache, ck = self.rt.cache, None
         if cache is not None and codec.cacheable(req):
-            scope = cache_scope(req.api_key_hash, req.user)
+            scope = cache.scope(req.api_key_hash, req.user)
             if codec.endpoint != "chat":
                 scope = f"{codec.endpoint}|{scope}"
             # the client's own body: a translated one may leave out what changes the answer
@@ -131,8 +133,9 @@ class Pipeline:
             self.rt.finished(state, result.usage, "success", None, priced)
             _store(codec, req, result.body, None)
         if ck is not None and state.deployment is not None and state.model_group is not None:
-            await self.rt.cache.store(ck, CachedAnswer.from_json(
-                result.body, result.usage, state.deployment.label, state.model_group))
+            cache = self.rt.cache
+            await cache.store(ck, cache.json_answer(result.body, result.usage, state.deployment.label,
+                                                    state.model_group))
         return state
 
     async def stream(self, codec: Codec, req: ChatRequest, send: Send, receive: Receive,
@@ -182,7 +185,8 @@ class Pipeline:
             self.rt.finished(state, usage, status, error)
             if status == "success":
                 _store(codec, req, None, opened.parser)
-        if recorder is not None and cacheable(200, status == "success") and state.model_group is not None:
+        # only a whole answer is stored (rin.cache.cacheable): never a stream that broke or was cut off
+        if recorder is not None and status == "success" and state.model_group is not None:
             answer = recorder.answer(opened.parser.usage_chunk, opened.parser.usage, opened.label, state.model_group)
             if answer is not None:
                 await self.rt.cache.store(ck, answer)

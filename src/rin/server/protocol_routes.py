@@ -8,7 +8,6 @@ from typing import Any
 import orjson
 
 from rin.asgi import JSON, Receive, Send, send_bytes
-from rin.codecs.anthropic_request import estimate_tokens, messages_to_chat
 from rin.codecs.base import parse_json_body
 from rin.errors import InvalidRequest, ModelNotFound, RinError, RouteNotFound
 from rin.providers import PROVIDERS
@@ -23,6 +22,8 @@ RESPONSE_PREFIXES = ("/v1/responses/", "/responses/")
 async def count_tokens(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     """POST /v1/messages/count_tokens: Anthropic's exact count from an Anthropic deployment, else an
     estimate (rin.codecs.anthropic_request.estimate_tokens); `x-rin-token-count` says which."""
+    from rin.codecs.anthropic_request import estimate_tokens, messages_to_chat  # /v1/messages' own
+
     body = parse_json_body(await app.read_body(scope, receive))
     messages_to_chat({"max_tokens": 1, **body}, native_ok=True)  # the same validation as /v1/messages
     model = body["model"]
