@@ -31,7 +31,8 @@ from rin.errors import (
     UpstreamTimeout,
 )
 from rin.providers.bedrock import BedrockAdapter, model_url
-from rin.providers.bedrock_wire import ConverseStreamParser, EventStreamDecoder, chat_completion
+from rin.providers.bedrock_response import chat_completion
+from rin.providers.bedrock_stream import ConverseStreamParser, EventStreamDecoder
 from rin.types import ChatRequest, Deployment, ModelInfo
 from tests.fakes.answer import Answer, ToolCall
 from tests.fakes.bedrock_fmt import BedrockFormat, event, exception, secret_for

@@ -3,8 +3,9 @@ model Bedrock serves: Claude, Llama, Mistral, Nova, ...) and Titan / Cohere embe
 
 Every request is signed here with botocore's SigV4 (CPU only: the credentials are already in
 memory, refreshed in the background by `bedrock_auth.AWSCredential`), or carries a Bedrock API key
-as a bearer token. Streams are AWS event streams, decoded by botocore (`bedrock_wire`). The
-translation of requests is in `bedrock_request`, of answers and errors in `bedrock_wire`.
+as a bearer token. The translation of requests is in `bedrock_request`, of answers in
+`bedrock_response`, of streams (AWS event streams, decoded by botocore) in `bedrock_stream`; errors
+are classified in `bedrock_errors`.
 """
 
 from __future__ import annotations
@@ -20,15 +21,10 @@ from rin.errors import CredentialRefreshFailed, InvalidRequest, UpstreamError
 from rin.params import effective_body
 from rin.providers.base import NativeProtocol
 from rin.providers.bedrock_auth import base_model_id, model_id_of
+from rin.providers.bedrock_errors import classify_error
 from rin.providers.bedrock_request import JSON_TOOL, converse_body, json_schema
-from rin.providers.bedrock_wire import (
-    ConverseStreamParser,
-    EventStreamDecoder,
-    chat_completion,
-    classify_error,
-    embeddings_json,
-    response_json,
-)
+from rin.providers.bedrock_response import chat_completion, embeddings_json, response_json
+from rin.providers.bedrock_stream import ConverseStreamParser, EventStreamDecoder
 from rin.types import ChatRequest, ChatResult, Deployment, UpstreamRequest, Usage
 
 #: Cohere embed fields passed through as the client wrote them
