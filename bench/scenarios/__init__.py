@@ -22,6 +22,7 @@ they share. A new scenario is a new module here plus its name in `NAMES`:
   (also `python -m bench --protocols`)
 - tracing:  throughput with OpenTelemetry tracing on (to a dead endpoint) vs off (issue 15)
 - startup:  the default config's spawn -> first 200 and RSS right after, new and existing database (issue 16)
+- tail:     added p50/p99/p99.9 at c=1 and c=50 against nginx over long runs, ledger + keys + cache on (issue 16)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from bench.upstream import Upstream
 
 # The scenarios, in the order `--scenario all` runs them; each is the module bench/scenarios/NAME.py.
 NAMES = ("fallback", "outage", "ledger", "workers", "cache", "keys", "budgets", "protocols", "tracing",
-         "startup")
+         "startup", "tail")
 
 
 def scenario(name: str) -> Callable[[Ctx], dict[str, Any]]:
