@@ -30,6 +30,7 @@ from rin.ledger import Ledger, utc_now
 from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
 from rin.model_list import model_list_body
+from rin.providers import load_adapters
 from rin.store.responses import ResponseStore
 from rin.telemetry import build_tracing
 from rin.transport import Transport
@@ -87,6 +88,7 @@ class Runtime:
 
     def _build(self, base: Config, config: Config, catalog: Catalog | None,
                previous: Generation | None = None) -> Generation:
+        load_adapters(dep.provider for dep in config.deployments if dep.enabled)
         router = Router(config, budget_gate=self.budget_gate, previous=previous.router if previous else None)
         if self.shared is not None:
             self.shared.bind(router)

@@ -108,7 +108,7 @@ class DeploymentBuilder:
     def _deployment(
         self, entry: ModelEntry, index: int, raw_base: str, unset: list[tuple[KeyPath, str]]
     ) -> Deployment:
-        from rin import providers  # the registry imports every adapter; keep config importable alone
+        from rin import providers  # the registry (adapters load on first use); keep config importable alone
 
         params = entry.litellm_params
         provider, provider_model = _split(params, providers.split_model)

@@ -11,8 +11,6 @@ from rin.asgi import JSON, Receive, Send, send_bytes
 from rin.codecs.base import parse_json_body
 from rin.errors import InvalidRequest, ModelNotFound, RinError, RouteNotFound
 from rin.providers import PROVIDERS
-from rin.providers.anthropic import headers as anthropic_headers
-from rin.providers.anthropic import messages_url
 from rin.types import ChatRequest, UpstreamRequest
 
 #: path prefixes of GET / DELETE /v1/responses/{id}
@@ -23,6 +21,8 @@ async def count_tokens(app: Any, scope: dict[str, Any], receive: Receive, send: 
     """POST /v1/messages/count_tokens: Anthropic's exact count from an Anthropic deployment, else an
     estimate (rin.codecs.anthropic_request.estimate_tokens); `x-rin-token-count` says which."""
     from rin.codecs.anthropic_request import estimate_tokens, messages_to_chat  # /v1/messages' own
+    from rin.providers.anthropic import headers as anthropic_headers
+    from rin.providers.anthropic import messages_url
 
     body = parse_json_body(await app.read_body(scope, receive))
     messages_to_chat({"max_tokens": 1, **body}, native_ok=True)  # the same validation as /v1/messages
