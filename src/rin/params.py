@@ -5,6 +5,7 @@ Only the fields RIN acts on are looked at; message bodies are never validated fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -118,3 +119,17 @@ def tool_call_arguments(arguments: Any, i: int) -> Any:
             f"messages[{i}].tool_calls has function arguments that are not valid JSON: {arguments[:80]!r}",
             param="messages",
         ) from None
+
+
+def thinking_budget(effort: Any, budgets: Mapping[str, int]) -> int | None:
+    """`reasoning_effort` as a provider's thinking budget in tokens: None when unset or "none";
+    InvalidRequest naming the accepted values otherwise."""
+    if effort is None or effort == "none":
+        return None
+    budget = budgets.get(effort) if isinstance(effort, str) else None
+    if budget is None:
+        raise InvalidRequest(
+            f"'reasoning_effort' is {effort!r}; use one of none, {', '.join(budgets)}.",
+            param="reasoning_effort",
+        )
+    return budget

@@ -14,7 +14,7 @@ import time
 import orjson
 
 from rin.errors import InvalidRequest, UpstreamError, upstream_error_for_status
-from rin.params import check_range, effective_body
+from rin.params import check_range, effective_body, thinking_budget
 from rin.providers.anthropic_messages import translate_messages
 from rin.providers.anthropic_native import AnthropicMessagesNative
 from rin.providers.anthropic_response import (
@@ -34,8 +34,9 @@ DEFAULT_MAX_TOKENS = 4096
 _NATIVE_FIELDS = ("top_p", "top_k", "output_config", "context_management", "container", "mcp_servers",
                   "cache_control")
 
-#: reasoning_effort as an extended-thinking budget (Anthropic's minimum budget is 1024)
-_THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
+#: reasoning_effort as Claude's extended-thinking budget in tokens (the minimum is 1024), on Anthropic's
+#: API and on Bedrock alike
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
 
 #: sampling settings Anthropic refuses alongside extended thinking
 _NOT_WITH_THINKING = ("temperature", "top_k", "top_p")
@@ -240,35 +241,33 @@ def _add_thinking(
     out: dict[str, Any], body: dict[str, Any], asked: dict[str, Any], dep: Deployment, explicit: bool
 ) -> None:
     thinking = body.get("thinking")
-    effort = body.get("reasoning_effort")
     if isinstance(thinking, dict):
         out["thinking"] = thinking
-    elif effort is not None and effort != "none":
-        budget = _THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-        if budget is None:
-            raise InvalidRequest(
-                f"'reasoning_effort' is {effort!r}; use one of none, {', '.join(_THINKING_BUDGETS)}.",
-                param="reasoning_effort",
-            )
+    elif (budget := thinking_budget(body.get("reasoning_effort"), THINKING_BUDGETS)) is not None:
         if not explicit:
             # the default answer length comes on top of the thinking budget
             wanted = out["max_tokens"] + budget
             limit = dep.info.max_output_tokens
             out["max_tokens"] = min(wanted, limit) if limit else wanted
-        budget = min(budget, out["max_tokens"] - 1)
-        if budget < 1024:
-            raise InvalidRequest(
-                f"reasoning_effort needs max_tokens above 1024 on Anthropic models (max_tokens is "
-                f"{out['max_tokens']}).",
-                param="max_tokens",
-            )
-        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        out["thinking"] = claude_thinking(budget, out["max_tokens"])
     if out.get("thinking", {}).get("type") in ("enabled", "adaptive"):
         # deployment defaults (e.g. temperature 0.7) would make Anthropic refuse a thinking request;
         # values the client sent itself are kept, so the client sees why they fail
         for key in _NOT_WITH_THINKING:
             if key not in asked:
                 out.pop(key, None)
+
+
+def claude_thinking(budget: int, max_tokens: int) -> dict[str, Any]:
+    """Claude's `thinking` for a budget, which must leave room for the answer under max_tokens
+    (Anthropic's API, Bedrock and Vertex AI alike)."""
+    budget = min(budget, max_tokens - 1)
+    if budget < 1024:
+        raise InvalidRequest(
+            f"reasoning_effort needs max_tokens above 1024 on Claude models (max_tokens is {max_tokens}).",
+            param="max_tokens",
+        )
+    return {"type": "enabled", "budget_tokens": budget}
 
 
 def _no_embeddings(dep: Deployment) -> InvalidRequest:

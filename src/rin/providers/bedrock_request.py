@@ -14,12 +14,11 @@ from typing import Any
 import orjson
 
 from rin.errors import InvalidRequest
-from rin.params import tool_call_arguments
+from rin.params import thinking_budget, tool_call_arguments
+from rin.providers.anthropic import THINKING_BUDGETS, claude_thinking
 
 Block = dict[str, Any]
 
-#: reasoning_effort as a Claude thinking budget (1024 is Anthropic's minimum)
-_THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
 #: room for the answer after the thinking budget, when the request sets no max_tokens
 _ANSWER_TOKENS = 4096
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
@@ -119,26 +118,12 @@ def _thinking(body: dict[str, Any], config: dict[str, Any], extra: dict[str, Any
     """Claude's extended thinking, as Anthropic's adapter sends it: `thinking`, or a budget for
     `reasoning_effort`; maxTokens must leave room for the answer after the budget."""
     thinking = body.get("thinking")
-    effort = body.get("reasoning_effort")
     if isinstance(thinking, dict):
         extra["thinking"] = thinking
-    elif effort is not None and effort != "none":
-        budget = _THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-        if budget is None:
-            raise InvalidRequest(
-                f"'reasoning_effort' is {effort!r}; use one of none, {', '.join(_THINKING_BUDGETS)}.",
-                param="reasoning_effort",
-            )
+    elif (budget := thinking_budget(body.get("reasoning_effort"), THINKING_BUDGETS)) is not None:
         if "maxTokens" not in config:
             config["maxTokens"] = budget + _ANSWER_TOKENS
-        budget = min(budget, config["maxTokens"] - 1)
-        if budget < 1024:
-            raise InvalidRequest(
-                f"reasoning_effort needs max_tokens above 1024 on Claude models (max_tokens is "
-                f"{config['maxTokens']}).",
-                param="max_tokens",
-            )
-        extra["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        extra["thinking"] = claude_thinking(budget, config["maxTokens"])
     if extra.get("thinking", {}).get("type") in ("enabled", "adaptive"):
         # deployment defaults (temperature 0.7) would make Claude refuse a thinking request
         for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):

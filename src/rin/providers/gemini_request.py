@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from rin.errors import InvalidRequest
-from rin.params import tool_call_arguments
+from rin.params import thinking_budget, tool_call_arguments
 from rin.providers.gemini_response import SIGNATURE_MARK
 
 #: reasoning_effort as a thinking budget in tokens
@@ -98,13 +98,7 @@ def _thinking(config: dict[str, Any], body: dict[str, Any]) -> None:
         config["thinkingConfig"] = body["thinkingConfig"]
     elif effort == "none":
         config["thinkingConfig"] = {"thinkingBudget": 0}
-    elif effort is not None:
-        budget = _THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-        if budget is None:
-            raise InvalidRequest(
-                f"'reasoning_effort' is {effort!r}; use one of none, {', '.join(_THINKING_BUDGETS)}.",
-                param="reasoning_effort",
-            )
+    elif (budget := thinking_budget(effort, _THINKING_BUDGETS)) is not None:
         config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": True}
 
 
