@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -18,7 +19,7 @@ def test_get_returns_what_was_set_and_counts_hits_and_misses() -> None:
     cache = LocalCache(1_000_000, Clock())
     entry = answer()
     asyncio.run(cache.set("k1", entry, 60))
-    assert asyncio.run(cache.get("k1")) is entry
+    assert asyncio.run(cache.get("k1")) == entry
     assert asyncio.run(cache.get("k2")) is None
     stats = cache.stats()
     assert (stats["hits"], stats["misses"], stats["entries"]) == (1, 1, 1)
@@ -31,7 +32,7 @@ def test_the_byte_bound_evicts_the_least_recently_used_entries() -> None:
     cache = LocalCache(3 * one + one // 2, Clock())  # room for three, not four
     for k in ("key0", "key1", "key2"):
         cache.set_nowait(k, entries[k], 60)
-    assert cache.get_nowait("key0") is entries["key0"]  # key0 is now the most recent: key1 is the oldest
+    assert cache.get_nowait("key0") == entries["key0"]  # key0 is now the most recent: key1 is the oldest
     cache.set_nowait("key3", entries["key3"], 60)
     assert cache.get_nowait("key1") is None
     assert [cache.get_nowait(k) is not None for k in ("key0", "key2", "key3")] == [True, True, True]
@@ -50,7 +51,7 @@ def test_one_big_entry_evicts_as_many_small_ones_as_it_needs() -> None:
         cache.set_nowait(f"s{i}", entry, 60)
     big = answer("y" * (6 * one))
     cache.set_nowait("big", big, 60)
-    assert cache.get_nowait("big") is big
+    assert cache.get_nowait("big") == big
     assert cache.stats()["bytes"] <= cache.max_bytes
     present = [i for i in range(10) if cache.get_nowait(f"s{i}") is not None]
     assert present == list(range(10 - len(present), 10))  # the oldest went first
@@ -101,3 +102,13 @@ def test_a_zero_ttl_stores_nothing() -> None:
 def test_a_non_positive_bound_is_refused() -> None:
     with pytest.raises(ValueError):
         LocalCache(0)
+
+
+def test_entries_are_out_of_the_garbage_collectors_view() -> None:
+    """A full cache must not be walked by every collection (bench/README.md, "Tail latency")."""
+    cache = LocalCache(1_000_000, Clock())
+    for i in range(100):
+        cache.set_nowait(f"k{i}", answer(f"answer {i}"), 60)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, CachedAnswer)]
+    assert cache.get_nowait("k7") == answer("answer 7")
