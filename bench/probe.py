@@ -74,12 +74,12 @@ class Probe:
 
         async def timed_http(app: Any, scope: Any, receive: Any, send: Any) -> None:
             task = id(asyncio.current_task())
-            rec = probe._open[task] = [_us(), 0.0, 0.0]
+            rec = probe._open[task] = [_us(), 0.0, 0.0, time.thread_time()]
             try:
                 await http(app, scope, receive, send)
             finally:
                 del probe._open[task]
-                probe.requests.append((rec[0], _us(), rec[1], rec[2]))
+                probe.requests.append((rec[0], _us(), rec[1], rec[2], (time.thread_time() - rec[3]) * 1e6))
 
         App.http = timed_http  # type: ignore[method-assign]
 
@@ -132,14 +132,33 @@ class Probe:
 
         App.lifespan = lifespan  # type: ignore[method-assign]
 
+        from rin.runtime import Runtime
+
+        close = Runtime.close
+
+        async def census_then_close(runtime: Any) -> None:
+            probe.census()
+            await close(runtime)
+
+        Runtime.close = census_then_close  # type: ignore[method-assign]
+
     def _tick(self, due: float) -> None:
         late = now() - due
         if late > 0.0005:
             self.lag.append((due * 1e6, late * 1e6))
         asyncio.get_running_loop().call_later(0.005, self._tick, now() + 0.005)
 
+    def census(self) -> None:
+        """What the collector walks (objects not frozen), by type: taken as shutdown begins."""
+        from collections import Counter
+
+        kinds = Counter(type(o).__name__ for o in gc.get_objects())
+        self.heap = {"tracked": sum(kinds.values()), "by_type": kinds.most_common(12),
+                     "frozen": gc.get_freeze_count(), "stats": gc.get_stats()}
+
     def dump(self) -> None:
-        self.out.write_text(json.dumps({"requests": self.requests, "events": self.events, "lag": self.lag}))
+        self.out.write_text(json.dumps({"requests": self.requests, "events": self.events, "lag": self.lag,
+                                        "heap": getattr(self, "heap", None)}))
 
 
 def run(out: Path, rin_argv: list[str]) -> int:
@@ -170,11 +189,11 @@ def report(path: Path, skip_s: float) -> str:
     events = {k: sorted(v) for k, v in data["events"].items()}
     events["lag>0.5ms"] = sorted((due, due + late) for due, late in data["lag"])
     starts = {k: [s for s, _ in v] for k, v in events.items()}
-    windows = []  # (window µs, server µs, upstream µs, lo, hi)
+    windows = []  # (window µs, server µs, upstream µs, lo, hi, main thread CPU µs)
     for prev, cur in zip(reqs, reqs[1:]):
         lo, hi = prev[1], cur[1]
         up = cur[3] - cur[2] if cur[2] else 0.0
-        windows.append((hi - lo, cur[1] - cur[0], up, lo, hi))
+        windows.append((hi - lo, cur[1] - cur[0], up, lo, hi, cur[4]))
     by_len = sorted(windows)
     n = len(windows)
     lines = [f"{n} windows (c=1: previous request's end -> this one's end) after the first {skip_s:g} s; "
@@ -191,7 +210,9 @@ def report(path: Path, skip_s: float) -> str:
         lines.append(f"\n{label}: {len(slow)} windows ≥ {cut:.0f} µs; server time median "
                      f"{statistics.median(w[1] for w in slow):.0f} µs (all: {statistics.median(w[1] for w in windows):.0f}), "
                      f"upstream median {statistics.median(w[2] for w in slow):.0f} µs "
-                     f"(all: {statistics.median(w[2] for w in windows):.0f})")
+                     f"(all: {statistics.median(w[2] for w in windows):.0f}), the request's main-thread CPU "
+                     f"median {statistics.median(w[5] for w in slow):.0f} µs "
+                     f"(all: {statistics.median(w[5] for w in windows):.0f})")
         for kind, spans in sorted(events.items()):
             hit_slow = [_overlap(spans, starts[kind], w[3], w[4]) for w in slow]
             in_slow = sum(1 for x in hit_slow if x > 0)
@@ -203,6 +224,7 @@ def report(path: Path, skip_s: float) -> str:
         unexplained = [w for w, x in zip(slow, [sum(_overlap(events[k], starts[k], w[3], w[4]) for k in events)
                                                  for w in slow]) if x == 0]
         lines.append(f"  with none of these: {len(unexplained)}/{len(slow)}")
+    lines.append(f"\nas shutdown began, the collector's view (frozen objects aside): {data.get('heap')}")
     return "\n".join(lines)
 
 

@@ -5,6 +5,10 @@ directly and through RIN (ledger on, a master key and a virtual key the client u
 response cache on, every request distinct so each one misses), runs long enough (at least
 MIN_SECONDS) to hold every periodic thing the gateway does: the ledger's batches (every 0.25 s), the
 keys' refresh (every 10 s), garbage collections. Added = RIN's percentile minus direct's, per round.
+
+BENCH_TAIL_ALT_SRC=/other/worktree/src adds "rin-alt", RIN imported from that tree, to every round
+(an A/B in one run, same nginx, same direct baseline). BENCH_TAIL_PROBE=out.json instead runs one c=1
+run on a RIN started through bench.probe and prints its report (BENCH_TAIL_SRC: from that tree).
 """
 
 from __future__ import annotations
@@ -130,19 +134,23 @@ def _litellm(ctx: Ctx, api_base: str) -> Gateway | None:
     return gateway
 
 
-def _probed_rin(ctx: Ctx, config: str, out: Path) -> Gateway:
-    """RIN started through bench.probe (timing probes, written to `out` when it stops)."""
-    workdir = ctx.tmp / "tail-probed"
+def _rin(ctx: Ctx, label: str, config: str, probe_out: Path | None = None, src: str | None = None) -> Gateway:
+    """A RIN with `config`; `probe_out`: through bench.probe (timing probes written there when it
+    stops); `src`: importing RIN from that source tree instead (another commit's, for an A/B)."""
+    workdir = ctx.tmp / label
     workdir.mkdir()
     (workdir / "bench-config.yaml").write_text(config)
     port = free_port()
     spec = rin_spec(workdir / "bench-config.yaml", port)
-    spec.argv[1:3] = ["-m", "bench.probe", "run", str(out), "--"]
-    spec.env["PYTHONPATH"] = str(REPO)
-    spec.label, spec.auth_key = "RIN (probed)", MASTER_KEY
+    if probe_out is not None:
+        spec.argv[1:3] = ["-m", "bench.probe", "run", str(probe_out), "--"]
+    paths = [p for p in (src, str(REPO) if probe_out is not None else None) if p]
+    if paths:
+        spec.env["PYTHONPATH"] = os.pathsep.join(paths)
+    spec.label, spec.auth_key = f"RIN ({label})", MASTER_KEY
     gateway = Gateway(spec, port, workdir)
     ctx.stack.enter_context(gateway)
-    say(f"RIN (probed): first 200 after {gateway.start():.2f} s")
+    say(f"{spec.label}: first 200 after {gateway.start():.2f} s")
     return gateway
 
 
@@ -158,11 +166,14 @@ def run(ctx: Ctx) -> dict[str, Any]:
     config = config_yaml(nginx.base_url, [], extra)
     if probe_out := os.environ.get("BENCH_TAIL_PROBE"):
         return _probe_run(ctx, config, Path(probe_out).absolute(), seconds)
-    rin = ctx.rin("tail", config, auth_key=MASTER_KEY)
-    virtual = generate_key(rin.port, MASTER_KEY, KEY_REQUEST)
+    rin = _rin(ctx, "rin", config)
+    targets: dict[str, tuple[int, str, Gateway | None]] = {
+        "direct": (nginx.port, "sk-bench", None),
+        "rin": (rin.port, generate_key(rin.port, MASTER_KEY, KEY_REQUEST), rin)}
+    if alt_src := os.environ.get("BENCH_TAIL_ALT_SRC"):  # an A/B in one run: RIN from another tree
+        alt = _rin(ctx, "rin-alt", config, src=alt_src)
+        targets["rin-alt"] = (alt.port, generate_key(alt.port, MASTER_KEY, KEY_REQUEST), alt)
     litellm = _litellm(ctx, nginx.base_url)
-    targets: dict[str, tuple[int, str, Gateway | None]] = {"direct": (nginx.port, "sk-bench", None),
-                                                          "rin": (rin.port, virtual, rin)}
     if litellm is not None:
         targets["litellm"] = (litellm.port, "sk-bench", litellm)
     for name, (port, key, _) in targets.items():
@@ -190,10 +201,17 @@ def _probe_run(ctx: Ctx, config: str, out: Path, seconds: float) -> dict[str, An
     """BENCH_TAIL_PROBE=OUT.json: one c=1 run on a probed RIN, then its report (bench.probe)."""
     from bench import probe
 
-    rin = _probed_rin(ctx, config, out)
+    rin = _rin(ctx, "probed", config, probe_out=out, src=os.environ.get("BENCH_TAIL_SRC"))
     virtual = generate_key(rin.port, MASTER_KEY, KEY_REQUEST)
     wrk_tail(rin.port, 1, 2, virtual, "warm-")
+    spy = None
+    if spy_out := os.environ.get("BENCH_TAIL_PYSPY"):  # py-spy's raw stacks of the same run, not pausing RIN
+        spy = subprocess.Popen([str(REPO / ".venv" / "bin" / "py-spy"), "record", "--pid", str(rin.pid),
+                                "--rate", "1000", "--format", "raw", "--nonblocking", "-o", spy_out,
+                                "-d", str(round(seconds))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     row = wrk_tail(rin.port, 1, seconds, virtual, "probe-")
+    if spy is not None:
+        spy.wait(30)
     say(f"tail probed c=1: {row['rps']:,.0f} req/s, p50 {ms(row['p50_ms'])} p99 {ms(row['p99_ms'])} "
         f"p99.9 {ms(row['p99.9_ms'])} max {ms(row['max_ms'])} ms")
     rin.stop()
