@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rin import __version__, codecs, dashboard
+from rin import codecs, dashboard
 from rin.errors import (
     AuthenticationFailed, InvalidRequest, MethodNotAllowed, PermissionDenied, PayloadTooLarge, RequestTimeout, RinError,
     RouteNotFound, ServiceUnavailable,
@@ -29,9 +29,9 @@ from rin.codecs.modes import check_mode
 from rin.server.protocol_routes import RESPONSE_PREFIXES, count_tokens, delete_response, get_response
 from rin.server.pipeline import Pipeline, send_codec_error
 from rin.server.gc_tuning import tune_gc
+from rin.server import gateway_routes as own
 from rin.server.metrics import Metrics
-from rin.model_list import model_info_body, model_list_body
-from rin.asgi import JSON, Receive, Send, send_bytes, send_error, send_json
+from rin.asgi import Receive, Send, send_error
 
 log = logging.getLogger("rin.server")
 
@@ -96,7 +96,7 @@ class App:
         #: the master key's Secret and its SHA-256, recomputed when a reload brings a new one
         self._master: tuple[Any, bytes] = (None, b"")
         #: /v1/models for keys limited to some models: their model tuple -> (generation, body)
-        self._models_for_key: dict[tuple[str, ...], tuple[Any, bytes]] = {}
+        self.models_for_key: dict[tuple[str, ...], tuple[Any, bytes]] = {}
         self.max_in_flight = runtime.config.general.global_max_parallel_requests
         self.routes: dict[str, dict[str, Handler]] = {}
         for path in codecs.PATHS:
@@ -104,18 +104,18 @@ class App:
         for path in _COUNT_TOKENS:
             self.routes[path] = {"POST": count_tokens}
         for path in ("/v1/models", "/models"):
-            self.routes[path] = {"GET": App.models}
-        self.routes["/model/info"] = {"GET": App.model_info}
-        self.routes["/v1/model/info"] = {"GET": App.model_info}
-        self.routes["/spend/logs"] = {"GET": App.spend_logs}
-        self.routes["/spend/report"] = {"GET": App.spend_report}
-        self.routes["/metrics"] = {"GET": App.metrics}
-        self.routes["/admin/reload"] = {"POST": App.admin_reload}
-        self.routes["/admin/sync"] = {"POST": App.admin_sync}
-        self.routes["/health"] = {"GET": App.health}
-        self.routes["/health/liveliness"] = {"GET": App.liveliness}
-        self.routes["/health/readiness"] = {"GET": App.readiness}
-        self.routes["/openapi.json"] = {"GET": App.openapi}
+            self.routes[path] = {"GET": own.models}
+        self.routes["/model/info"] = {"GET": own.model_info}
+        self.routes["/v1/model/info"] = {"GET": own.model_info}
+        self.routes["/spend/logs"] = {"GET": own.spend_logs}
+        self.routes["/spend/report"] = {"GET": own.spend_report}
+        self.routes["/metrics"] = {"GET": own.metrics}
+        self.routes["/admin/reload"] = {"POST": own.admin_reload}
+        self.routes["/admin/sync"] = {"POST": own.admin_sync}
+        self.routes["/health"] = {"GET": own.health}
+        self.routes["/health/liveliness"] = {"GET": own.liveliness}
+        self.routes["/health/readiness"] = {"GET": own.readiness}
+        self.routes["/openapi.json"] = {"GET": own.openapi}
         self.routes.update(dashboard.ROUTES)
         self.routes.update(KeyAdmin(runtime.keys, self._key_spend).routes())
 
@@ -243,55 +243,6 @@ class App:
             self.rt.tracing.begin(req, scope["headers"], scope["path"])
         await self.pipeline.handle(codec, req, send, receive, _header(scope, b"cache-control"))
 
-    async def models(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        key = scope.get("rin.key")
-        gen = self.rt.gen
-        if key is None or not key.models:
-            await send_bytes(send, 200, gen.models_body, JSON)
-            return
-        # a key limited to some models sees only those (built per generation and model set)
-        cached = self._models_for_key.get(key.models)
-        if cached is None or cached[0] is not gen:
-            if len(self._models_for_key) > 1000:
-                self._models_for_key.clear()
-            cached = self._models_for_key[key.models] = (gen, model_list_body(gen.config, frozenset(key.models)))
-        await send_bytes(send, 200, cached[1], JSON)
-
-    async def model_info(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        router = self.rt.router
-        key = scope.get("rin.key")
-        allowed = frozenset(key.models) if key is not None and key.models else None
-        body = model_info_body(self.rt.config, router.cooldowns.snapshot(), router.clock(), allowed)
-        await send_bytes(send, 200, body, JSON)
-
-    async def spend_logs(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        from rin.server import spend
-
-        await send_bytes(send, 200, await spend.spend_logs(self.rt, scope), JSON)
-
-    async def spend_report(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        from rin.server import spend
-
-        await send_bytes(send, 200, await spend.spend_report(self.rt, scope), JSON)
-
-    async def metrics(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        await send_bytes(send, 200, self.counters.render(self.rt), b"text/plain; version=0.0.4")
-
-    async def admin_reload(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        await self.read_body(scope, receive)
-        await send_json(send, 200, await self.reload())
-
-    async def admin_sync(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        from rin.catalog import SyncError
-
-        await self.read_body(scope, receive)
-        try:
-            summary = await self.rt.sync_catalog()
-        except SyncError as err:
-            raise ServiceUnavailable(f"The catalogue sync failed; the last good catalogue keeps serving. {err}",
-                                     code="sync_failed") from None
-        await send_json(send, 200, {"status": "synced", **summary})
-
     async def reload(self) -> dict[str, Any]:
         from rin.config import ConfigError
 
@@ -313,50 +264,6 @@ class App:
                 pass  # already logged
 
         asyncio.ensure_future(run())
-
-    async def health(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        config = self.rt.config
-        healthy, unhealthy = [], []
-        cooling = self.rt.router.cooldowns.snapshot()
-        for dep in config.deployments:
-            entry = {"model": dep.model_name, "deployment": dep.label}
-            if dep.enabled and dep.id not in cooling:
-                healthy.append(entry)
-            else:
-                unhealthy.append({**entry, "reason": dep.disabled_reason or "cooling down"})
-        await send_json(send, 200, {
-            "status": "healthy" if healthy else "degraded",
-            "version": __version__,
-            "healthy_count": len(healthy),
-            "unhealthy_count": len(unhealthy),
-            "healthy_endpoints": healthy,
-            "unhealthy_endpoints": unhealthy,
-            "missing_env": config.missing_env,
-        })
-
-    async def openapi(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        from rin.server.openapi import spec_for
-
-        config = self.rt.config
-        await send_json(send, 200, spec_for([m for m in config.groups if config.enabled(m)]))
-
-    async def liveliness(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        await send_bytes(send, 200, b'"I\'m alive!"', JSON)
-
-    async def readiness(self, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
-        """Ready while it can answer; a ledger outage is reported (rows wait, nothing is lost)."""
-        ledger = self.rt.ledger
-        body: dict[str, Any] = {"status": "ready", "version": __version__,
-                                "uptime_seconds": round(time.time() - self.started, 1),
-                                "in_flight": self.in_flight}
-        if ledger is not None:
-            body["ledger"] = {"healthy": ledger.healthy, "database": ledger.label, "pending_rows": ledger.pending,
-                              "lag_seconds": round(ledger.lag_seconds, 3)}
-            if not ledger.healthy:
-                body["status"] = "degraded"
-        if self.rt.cache is not None:
-            body["cache"] = self.rt.cache.stats()
-        await send_json(send, 200, body)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
