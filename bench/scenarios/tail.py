@@ -5,6 +5,9 @@ directly and through RIN (ledger on, a master key and a virtual key the client u
 response cache on, every request distinct so each one misses), runs long enough (at least
 MIN_SECONDS) to hold every periodic thing the gateway does: the ledger's batches (every 0.25 s), the
 keys' refresh (every 10 s), garbage collections. Added = RIN's percentile minus direct's, per round.
+The floor (bench/floor.py: the bare stack relaying bytes) runs beside it: at c=1 a request through
+any gateway costs the machine two more process wakeups than a direct one, and on a VM each wakeup
+of an idle vCPU has a tail of its own; the floor's added tail is that part.
 
 BENCH_TAIL_ALT_SRC=/other/worktree/src adds "rin-alt", RIN imported from that tree, to every round
 (an A/B in one run, same nginx, same direct baseline). BENCH_TAIL_PROBE=out.json instead runs one c=1
@@ -24,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.gateways import REPO, CHAT_PATH, Gateway, cpu_seconds, ensure_litellm, litellm_spec, rin_spec
+from bench.gateways import (REPO, CHAT_PATH, Gateway, cpu_seconds, ensure_litellm, floor_spec, litellm_spec,
+                            rin_spec)
 from bench.load import parse_wrk
 from bench.scenarios.harness import Ctx, config_yaml, free_port, ms, say, table
 from bench.scenarios.keys import MASTER_KEY, KEY_REQUEST, generate_key
@@ -119,6 +123,20 @@ def wrk_tail(port: int, concurrency: int, seconds: float, key: str, tag: str) ->
     return out
 
 
+def _floor(ctx: Ctx, api_base: str) -> Gateway:
+    """The bare stack RIN runs on (uvicorn, httptools, uvloop, one aiohttp session relaying bytes):
+    the same wakeups a request through RIN costs the machine, with none of RIN's work."""
+    workdir = ctx.tmp / "floor"
+    workdir.mkdir()
+    path = workdir / "bench-config.yaml"
+    path.write_text(config_yaml(api_base, []))
+    port = free_port()
+    gateway = Gateway(floor_spec(path, port), port, workdir)
+    ctx.stack.enter_context(gateway)
+    say(f"floor: first 200 after {gateway.start():.2f} s")
+    return gateway
+
+
 def _litellm(ctx: Ctx, api_base: str) -> Gateway | None:
     if not getattr(ctx.args, "litellm", False):
         return None
@@ -173,6 +191,8 @@ def run(ctx: Ctx) -> dict[str, Any]:
     if alt_src := os.environ.get("BENCH_TAIL_ALT_SRC"):  # an A/B in one run: RIN from another tree
         alt = _rin(ctx, "rin-alt", config, src=alt_src)
         targets["rin-alt"] = (alt.port, generate_key(alt.port, MASTER_KEY, KEY_REQUEST), alt)
+    floor = _floor(ctx, nginx.base_url)
+    targets["floor"] = (floor.port, "sk-bench", floor)
     litellm = _litellm(ctx, nginx.base_url)
     if litellm is not None:
         targets["litellm"] = (litellm.port, "sk-bench", litellm)
