@@ -14,6 +14,7 @@ from types import TracebackType
 
 import aiohttp
 
+from rin import deadlines
 from rin.errors import UpstreamConnectionError, UpstreamError, UpstreamTimeout
 from rin.types import UpstreamRequest
 
@@ -44,7 +45,7 @@ class StreamResponse:
         while True:
             with translate_errors(self._label, "streaming"):
                 if self._idle:
-                    async with asyncio.timeout(self._idle):
+                    async with deadlines.timeout(self._idle):
                         chunk = await content.readany()
                 else:
                     chunk = await content.readany()
@@ -116,7 +117,7 @@ class Transport:
     async def send(self, up: UpstreamRequest, label: str, timeout: float) -> Response:
         """One non-streaming call; the whole exchange must finish within `timeout` seconds."""
         with translate_errors(label, "waiting for the answer"):
-            async with asyncio.timeout(timeout):
+            async with deadlines.timeout(timeout):
                 async with self.session.request(
                     up.method, up.url, data=_body(up), headers=up.headers, allow_redirects=False
                 ) as resp:
@@ -128,7 +129,7 @@ class Transport:
     ) -> StreamResponse:
         """Sends the request and returns once the response headers have arrived."""
         with translate_errors(label, "waiting for response headers"):
-            async with asyncio.timeout(first_byte_timeout):
+            async with deadlines.timeout(first_byte_timeout):
                 resp = await self.session.request(
                     up.method, up.url, data=_body(up), headers=up.headers, allow_redirects=False
                 )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rin import codecs, dashboard
+from rin import codecs, dashboard, deadlines
 from rin.errors import (
     AuthenticationFailed, InvalidRequest, MethodNotAllowed, PermissionDenied, PayloadTooLarge, RequestTimeout, RinError,
     RouteNotFound, ServiceUnavailable,
@@ -208,7 +208,7 @@ class App:
         size = 0
         while True:
             try:
-                async with asyncio.timeout(BODY_TIMEOUT):
+                async with deadlines.timeout(BODY_TIMEOUT):
                     message = await receive()
             except TimeoutError:
                 raise RequestTimeout(f"The request body did not arrive within {BODY_TIMEOUT:g} s.") from None

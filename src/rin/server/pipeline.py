@@ -15,6 +15,7 @@ from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rin import deadlines
 from rin.codecs.base import Codec
 from rin.errors import RinError, UpstreamError
 from rin.providers import stream_decoder
@@ -204,7 +205,7 @@ class Pipeline:
                     raise codec.classify_error(dep, resp.status, resp.headers, await resp.read_all())
                 decoder = RawDecoder() if codec.raw_stream else stream_decoder(dep)
                 opened = OpenStream(resp, decoder, codec.stream_parser(req, dep), dep.label)
-                async with asyncio.timeout(timeout):
+                async with deadlines.timeout(timeout):
                     await _read_until_first(opened)
                 return opened
             except BaseException:
