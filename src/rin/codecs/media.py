@@ -20,6 +20,7 @@ from rin.codecs.base import Codec, parse_json_body
 from rin.codecs.multipart import Form, parse_form
 from rin.errors import InvalidRequest, UpstreamProtocolError
 from rin.providers import PROVIDERS
+from rin.providers.base import json_object
 from rin.types import ChatRequest, ChatResult, Deployment, UpstreamRequest, Usage
 
 #: the audio formats OpenAI accepts, by their first bytes
@@ -62,13 +63,7 @@ class MediaCodec(Codec):
 
 
 def _json(body: bytes, what: str) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError(f"the provider answered {what} with a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError(f"the provider answered {what} with JSON that is not an object")
-    return data
+    return json_object(body, f"the provider answered {what}")
 
 
 def _model(value: str | None) -> str:

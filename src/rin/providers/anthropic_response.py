@@ -20,6 +20,7 @@ from rin.errors import (
     says_context_overflow,
     upstream_error_for_status,
 )
+from rin.providers.base import json_object
 from rin.types import SSEEvent, Usage
 
 #: put between text blocks that other blocks (server tool calls, results) separate: joined bare,
@@ -82,12 +83,7 @@ def error_from_envelope(
 
 def message_json(body: bytes) -> dict[str, Any]:
     """A 2xx Messages API body, checked: a Message object, or the UpstreamError it carries instead."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Anthropic answered with a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("Anthropic answered with JSON that is not an object")
+    data = json_object(body, "Anthropic answered")
     if data.get("type") == "error":
         raise error_from_envelope(None, data)
     if not isinstance(data.get("content"), list):

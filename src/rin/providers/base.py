@@ -6,8 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, StreamParser, UpstreamRequest, Usage
-from rin.errors import UpstreamError
+from rin.errors import UpstreamError, UpstreamProtocolError
 
 
 class Adapter(Protocol):
@@ -102,3 +104,15 @@ class SetupResult:
 
 #: a provider's load-time setup (ProviderSpec.setup): credentials, computed endpoints, options
 Setup = Callable[[SetupInput], SetupResult]
+
+
+def json_object(body: bytes, answered: str) -> dict[str, Any]:
+    """A 2xx body that must be a JSON object; `answered` says who ("Gemini answered") in the
+    UpstreamProtocolError (retryable: garbage where JSON was expected) when it is not."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(f"{answered} with a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError(f"{answered} with JSON that is not an object")
+    return data

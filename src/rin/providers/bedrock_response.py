@@ -15,6 +15,7 @@ import orjson
 
 from rin.errors import ContentPolicyViolation, UpstreamProtocolError
 from rin.providers.anthropic_response import usage_json
+from rin.providers.base import json_object
 from rin.types import Usage
 
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
@@ -24,12 +25,7 @@ BLOCKED = frozenset({"guardrail_intervened", "content_filtered"})
 
 
 def response_json(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Bedrock answered with a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("Bedrock answered with JSON that is not an object")
+    data = json_object(body, "Bedrock answered")
     return data
 
 

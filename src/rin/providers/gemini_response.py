@@ -26,6 +26,7 @@ from rin.errors import (
     UpstreamTimeout,
     upstream_error_for_status,
 )
+from rin.providers.base import json_object
 from rin.providers.openai import parse_retry_after
 from rin.types import SSEEvent, Usage
 
@@ -108,12 +109,7 @@ def _seconds(delay: Any) -> float | None:
 
 
 def response_json(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Gemini answered with a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("Gemini answered with JSON that is not an object")
+    data = json_object(body, "Gemini answered")
     if isinstance(data.get("error"), dict):
         code = data["error"].get("code")
         raise classify_error(code if isinstance(code, int) else 500, {}, body)

@@ -19,6 +19,7 @@ from rin.errors import (
     upstream_error_for_status,
 )
 from rin.params import effective_body
+from rin.providers.base import json_object
 from rin.providers.openai_native import OpenAINative
 from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, UpstreamRequest, Usage
 
@@ -259,10 +260,4 @@ class OpenAIAdapter:
         return error
 
     def json_object(self, body: bytes) -> dict[str, Any]:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError(f"{self.name} answered with a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError(f"{self.name} answered with JSON that is not an object")
-        return data
+        return json_object(body, f"{self.name} answered")
