@@ -21,6 +21,7 @@ from rin.budgets import Budgets, Hold
 from rin.keys import KeyRing, KeyStore, VirtualKey
 from rin.keys.limits import KeyLimits
 from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
+from rin.catalog.pending import PendingCatalog
 from rin.config.paths import spill_dir
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
@@ -73,10 +74,14 @@ class Runtime:
         #: cooldowns, budgets and rpm/tpm shared through Redis (router_settings.redis_host), else None
         self.shared = _shared_state(base)
         self.key_limits = KeyLimits(shared=self.shared.key_rates if self.shared else None)
-        config, catalog = expand_cached(base)
+        #: the cached catalogue while start() has it read off the critical path, else None
+        self.pending_catalog = PendingCatalog.of(base)
+        config, catalog = (expand(base, None), None) if self.pending_catalog else expand_cached(base)
         self.budgets = Budgets(config, alert=self.alert, shared=self.shared.budgets if self.shared else None)
         self.budgets.catalog_lookup = catalog.lookup if catalog else None
         self.gen = self._build(base, config, catalog)
+        if self.pending_catalog is not None:
+            self.gen.router.upcoming = self._router_with_catalog
         self.cache = _response_cache(config)
         self.listeners: list[Any] = []
         #: rin.telemetry.tracing.Tracing when traces are configured (fixed at startup), else None
@@ -119,6 +124,8 @@ class Runtime:
             await self._seed_key_spend()
         if self.shared is not None:
             await self.shared.start()  # after the rebuild: seeds Redis from the ledger where it has nothing
+        if self.pending_catalog is not None:
+            self._spawn(self._load_catalog(self.pending_catalog))
         settings = self.config.catalog
         if settings.enabled and settings.sync_on_startup and self.config.openrouter.api_key:
             self._spawn(self._sync_loop())
@@ -180,6 +187,8 @@ class Runtime:
         # the catalogue file too: `rin sync-models` may have refreshed it from another process
         _, catalog = await asyncio.to_thread(expand_cached, base)
         await self.credentials.prime([d.credential for d in base.deployments if d.credential is not None])
+        if (pending := self.pending_catalog) is not None:
+            await pending.wait()  # served first, so this newer reload is what stays
         self.swap(base, catalog if catalog is not None else self.gen.catalog)
         for warning in self.config.warnings:
             log.warning("%s", warning)
@@ -194,11 +203,9 @@ class Runtime:
         except SyncError as exc:
             self.sync_status.update(state="failed", error=str(exc))
             raise
-        before = set(self.config.warnings)
-        self.swap(self.gen.base, result.catalog)
-        for warning in self.config.warnings:
-            if warning not in before:
-                log.warning("%s", warning)
+        if (pending := self.pending_catalog) is not None:
+            await pending.wait()  # served first, so this newer catalogue is what stays
+        self._serve_catalog(result.catalog)
         d = result.diff
         summary = {"models": len(result.catalog), "added": len(d.added), "removed": len(d.removed),
                    "price_changed": len(d.price_changed)}
@@ -206,6 +213,27 @@ class Runtime:
         log.info("catalog: synced %d OpenRouter models (%d added, %d removed, %d price changes)",
                  summary["models"], summary["added"], summary["removed"], summary["price_changed"])
         return summary
+
+    def _serve_catalog(self, catalog: Catalog) -> None:
+        """Swaps in `catalog` with the config file as loaded, logging the warnings it brings."""
+        before = set(self.config.warnings)
+        self.swap(self.gen.base, catalog)
+        for warning in self.config.warnings:
+            if warning not in before:
+                log.warning("%s", warning)
+        self.sync_status.update(models=len(catalog), synced_at=_when(catalog))
+
+    async def _load_catalog(self, pending: PendingCatalog) -> None:
+        """Serves the cached catalogue startup left out (rin.catalog.pending)."""
+        first = self.gen.router
+        await pending.load(self._serve_catalog)
+        first.upcoming = self.pending_catalog = None
+
+    async def _router_with_catalog(self) -> Router:
+        """The router serving once the startup catalogue is in (Router.upcoming)."""
+        if (pending := self.pending_catalog) is not None:
+            await pending.wait()
+        return self.router
 
     async def _sync_loop(self) -> None:
         """Startup sync, retried with backoff, then every `catalog.sync_interval` if set."""

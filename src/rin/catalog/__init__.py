@@ -5,6 +5,7 @@
     model    OpenRouter's JSON -> CatalogModel (+ ModelInfo), tolerant of the real data's quirks
     filters  catalog.include / exclude / free_only / max_*_price / min_context
     expand   Config + Catalog -> the Config served: hand-written entries first, enriched and checked
+    pending  the cached file, read once the gateway is up; requests needing its models wait for it
     cli      `rin sync-models`
 
 Errors:

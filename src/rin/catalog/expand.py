@@ -124,6 +124,11 @@ def expand_cached(config: Config) -> tuple[Config, Catalog | None]:
         catalog = load_catalog(config.catalog.path)
     except CatalogError as exc:
         expanded = expand(config, None)
-        expanded.warnings.append(f"catalog: {exc}; serving without it until the next sync")
+        expanded.warnings.append(damaged_warning(exc))
         return expanded, None
     return expand(config, catalog), catalog
+
+
+def damaged_warning(exc: CatalogError) -> str:
+    """What is said about a cached catalogue file that cannot be used."""
+    return f"catalog: {exc}; serving without it until the next sync"

@@ -125,6 +125,8 @@ async def recent_requests(ledger: Any, view: View) -> list[dict[str, Any]]:
 
 
 async def build_state(runtime: Any, view: View, sync: dict[str, Any]) -> dict[str, Any]:
+    if (pending := runtime.pending_catalog) is not None:
+        await pending.wait()  # the cached catalogue start-up left loading may add models
     router = runtime.router
     ledger = runtime.ledger
     now = datetime.now(UTC)

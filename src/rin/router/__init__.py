@@ -113,6 +113,9 @@ class Router:
                 clock, self.settings.allowed_fails, self.settings.cooldown_time, self.settings.disable_cooldowns
             )
         self.budget_gate = budget_gate
+        #: set while models may still arrive (the startup catalogue loading): waits for them and
+        #: returns the router then serving; asked only for a model this one lacks
+        self.upcoming: Callable[[], Awaitable[Router]] | None = None
 
     def chain(self, model: str) -> list[str]:
         """The requested group followed by its fallbacks (or the default fallbacks)."""
@@ -140,6 +143,8 @@ class Router:
         """Calls `call(deployment, timeout)` until one succeeds, walking retries and fallbacks."""
         model = state.request.model
         if model not in self.config.groups:
+            if self.upcoming is not None and (router := await self.upcoming()) is not self:
+                return await router.run(state, call)
             raise ModelNotFound(
                 f"The model '{model}' does not exist on this gateway. "
                 "List the available models with GET /v1/models.",

@@ -4,7 +4,9 @@ is a handler `(app, scope, receive, send, request_id)` that the App's route tabl
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rin import __version__
@@ -12,7 +14,22 @@ from rin.asgi import JSON, Receive, Send, send_bytes, send_json
 from rin.errors import ServiceUnavailable
 from rin.model_list import model_info_body, model_list_body
 
+_Handler = Callable[[Any, dict[str, Any], Receive, Send, str], Awaitable[None]]
 
+
+def lists_models(handler: _Handler) -> _Handler:
+    """`handler`, run once the cached catalogue that start-up left loading is in: it lists models
+    the catalogue may add (rin.catalog.pending)."""
+    @functools.wraps(handler)
+    async def listing(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
+        if (pending := app.rt.pending_catalog) is not None:
+            await pending.wait()
+        await handler(app, scope, receive, send, rid)
+
+    return listing
+
+
+@lists_models
 async def models(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     key = scope.get("rin.key")
     gen = app.rt.gen
@@ -28,6 +45,7 @@ async def models(app: Any, scope: dict[str, Any], receive: Receive, send: Send, 
     await send_bytes(send, 200, cached[1], JSON)
 
 
+@lists_models
 async def model_info(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     router = app.rt.router
     key = scope.get("rin.key")
@@ -48,6 +66,7 @@ async def spend_report(app: Any, scope: dict[str, Any], receive: Receive, send: 
     await send_bytes(send, 200, await spend.spend_report(app.rt, scope), JSON)
 
 
+@lists_models
 async def metrics(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     await send_bytes(send, 200, app.counters.render(app.rt), b"text/plain; version=0.0.4")
 
@@ -69,6 +88,7 @@ async def admin_sync(app: Any, scope: dict[str, Any], receive: Receive, send: Se
     await send_json(send, 200, {"status": "synced", **summary})
 
 
+@lists_models
 async def health(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     config = app.rt.config
     healthy, unhealthy = [], []
@@ -90,6 +110,7 @@ async def health(app: Any, scope: dict[str, Any], receive: Receive, send: Send, 
     })
 
 
+@lists_models
 async def openapi(app: Any, scope: dict[str, Any], receive: Receive, send: Send, rid: str) -> None:
     from rin.server.openapi import spec_for
 

@@ -31,6 +31,9 @@ async def count_tokens(app: Any, scope: dict[str, Any], receive: Receive, send: 
     if key is not None and (pending := app.rt.admit_key(key, ChatRequest({}, model))) is not None:
         await pending  # the key's models and rpm, as for a model call (not billed: no tokens)
     config = app.rt.config
+    if model not in config.groups and (loading := app.rt.pending_catalog) is not None:
+        await loading.wait()  # the cached catalogue start-up left loading may bring it
+        config = app.rt.config
     if model not in config.groups:
         raise ModelNotFound(f"The model '{model}' does not exist on this gateway. "
                             "List the available models with GET /v1/models.", param="model")
