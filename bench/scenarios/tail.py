@@ -200,7 +200,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
         wrk_tail(port, 1, 1, key, f"warm-{name}-")
     runs: list[dict[str, Any]] = []
     for r in range(ctx.args.rounds):
-        for conc in (1, ctx.args.concurrency):
+        for conc in dict.fromkeys((1, ctx.args.concurrency)):  # --concurrency 1: c=1 only
             order = list(targets.items()) if r % 2 == 0 else list(targets.items())[::-1]
             for name, (port, key, gateway) in order:
                 seconds_here = seconds if name != "litellm" else min(seconds, 6.0)

@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,49 @@ def test_the_thread_writer_alone(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert count(db) == 75
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes")
+def test_the_writer_process_takes_the_cpu_only_when_nothing_else_wants_it(tmp_path: Path) -> None:
+    """Where the process may leave SCHED_IDLE again (root here), it writes in the idle class, niced;
+    the class is read from the live writer process, not from our own code."""
+    from rin.spend_writer import NICE
+
+    # the rights test CpuClass makes, in a child so that our own priority stays as it is
+    allowed = subprocess.run(
+        [sys.executable, "-c", "import os\nos.setpriority(os.PRIO_PROCESS, 0, 11)\n"
+                               "os.setpriority(os.PRIO_PROCESS, 0, 10)"], capture_output=True).returncode == 0
+
+    async def main() -> tuple[int, int]:
+        backend = SqliteBackend(tmp_path / "x.db")
+        await backend.open()
+        await backend.write([row(i).values() for i in range(10)])
+        assert backend.process is not None and backend.process.pid is not None
+        pid = backend.process.pid
+        seen = os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)
+        await backend.close()
+        return seen
+
+    policy, nice = asyncio.run(main())
+    if allowed:
+        assert (policy, nice) == (os.SCHED_IDLE, NICE)
+    else:
+        assert (policy, nice) == (os.SCHED_OTHER, NICE + 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes")
+def test_a_starved_writer_leaves_the_idle_class_for_the_next_batch() -> None:
+    """A batch that waited longer than STARVED for a CPU: the next runs in the normal class (still
+    niced); a batch that didn't: back to idle. Run in a child process, whose class it changes."""
+    code = ("import os\nfrom rin.spend_writer import CpuClass, STARVED\n"
+            "c = CpuClass()\nif not c.reversible: raise SystemExit(3)\n"
+            "seen = [os.sched_getscheduler(0)]\n"
+            "c.after_batch(STARVED * 2); seen += [os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)]\n"
+            "c.after_batch(0.0); seen.append(os.sched_getscheduler(0))\nprint(*seen)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode == 3:
+        pytest.skip("this user may not leave SCHED_IDLE (no CAP_SYS_NICE / RLIMIT_NICE): the writer stays niced")
+    assert done.returncode == 0, done.stderr
+    from rin.spend_writer import NICE
+
+    assert done.stdout.split() == [str(os.SCHED_IDLE), str(os.SCHED_OTHER), str(NICE), str(os.SCHED_IDLE)]
