@@ -31,8 +31,11 @@ import orjson
 from rin.money import decimal_text
 
 _LENGTH = struct.Struct("!I")
-#: SQLite's default limit on host parameters in one statement
-_MAX_PARAMS = 32766
+#: rows per INSERT statement. Every full chunk uses the same statement text, which sqlite3 prepares
+#: once and reuses; a batch's remainder goes through the one-row statement. (One statement for the
+#: whole batch was prepared anew for every batch size: 14-18 µs of the writer's CPU a row against
+#: 9.6 for fixed chunks, with batches of 400-500 rows of varying size.)
+ROWS_PER_STATEMENT = 32
 
 
 def read_frame(stream: BinaryIO) -> Any:
@@ -56,7 +59,6 @@ class Writer:
         self.busy_timeout = busy_timeout
         self.columns = columns
         self.cost = cost
-        self.per_statement = _MAX_PARAMS // len(columns) // 2
         self.db: sqlite3.Connection | None = None
 
     @lru_cache(maxsize=64)  # noqa: B019 - one Writer per process
@@ -82,10 +84,12 @@ class Writer:
                 row[self.cost] = decimal_text(Decimal(row[self.cost]))
                 params.extend(row)
             db.execute("BEGIN IMMEDIATE")
-            step = self.per_statement * width
-            for start in range(0, len(params), step):
-                chunk = params[start:start + step]
-                db.execute(self.insert(len(chunk) // width), chunk)
+            full = len(rows) - len(rows) % ROWS_PER_STATEMENT
+            statement, step = self.insert(ROWS_PER_STATEMENT), ROWS_PER_STATEMENT * width
+            for start in range(0, full * width, step):
+                db.execute(statement, params[start:start + step])
+            if full < len(rows):
+                db.executemany(self.insert(1), rows[full:])
             db.execute("COMMIT")
         except BaseException:
             try:
