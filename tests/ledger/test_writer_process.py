@@ -139,3 +139,31 @@ def test_a_starved_writer_leaves_the_idle_class_for_the_next_batch() -> None:
     from rin.spend_writer import NICE
 
     assert done.stdout.split() == [str(os.SCHED_IDLE), str(os.SCHED_OTHER), str(NICE), str(os.SCHED_IDLE)]
+
+
+def test_a_batch_is_framed_in_steps_with_the_loop_free_between_them() -> None:
+    """The frame the writer process reads, byte for byte, built FRAME_ROWS rows at a time: other
+    tasks (the requests) run between the steps instead of waiting for the whole batch."""
+    from rin.ledger.writer import FRAME_ROWS, _framed
+    from rin.spend_writer import frame
+
+    async def main() -> None:
+        for count in (0, 1, FRAME_ROWS - 1, FRAME_ROWS, FRAME_ROWS + 1, 4 * FRAME_ROWS):
+            rows = [row(i).values() for i in range(count)]
+            assert await _framed(9, rows) == frame([9, rows], default=str)
+        turns = 0
+
+        async def other_task() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        before = turns
+        await _framed(1, [row(i).values() for i in range(4 * FRAME_ROWS)])
+        assert turns - before >= 3  # it ran between each of the four steps
+        task.cancel()
+
+    asyncio.run(main())
