@@ -10,7 +10,7 @@ to OUT.json when the server shuts down (SIGTERM):
 - requests: App.http entry and exit, and the upstream call inside it (Transport.send);
 - garbage collections: gc.callbacks, with the generation;
 - the ledger: each writer cycle (Ledger._cycle), each batch handed to the writer process
-  (WriterProcess.write) and its JSON framing on the loop (writer.frame);
+  (WriterProcess.write) and each step of its JSON framing on the loop (orjson.dumps in the writer);
 - the keys' refresh (KeyRing.refresh);
 - event-loop lag: a timer every 5 ms notes when it fires more than 0.5 ms late.
 
@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 now = time.perf_counter
 
@@ -112,16 +114,19 @@ class Probe:
         wrap_async(writer_mod.WriterProcess, "write", "writer_batch")
         wrap_async(KeyRing, "refresh", "keys_refresh")
 
-        frame = writer_mod.frame
+        class TimedJson:
+            """orjson for rin.ledger.writer, each dumps (one framing step on the loop) an event"""
+            loads = staticmethod(orjson.loads)
 
-        def timed_frame(*args: Any, **kwargs: Any) -> bytes:
-            began = _us()
-            try:
-                return frame(*args, **kwargs)
-            finally:
-                probe.event("ledger_frame", began, _us())
+            @staticmethod
+            def dumps(*args: Any, **kwargs: Any) -> bytes:
+                began = _us()
+                try:
+                    return orjson.dumps(*args, **kwargs)
+                finally:
+                    probe.event("ledger_frame", began, _us())
 
-        writer_mod.frame = timed_frame  # type: ignore[assignment]
+        writer_mod.orjson = TimedJson  # type: ignore[assignment]
 
         startup = App.lifespan
 
