@@ -141,7 +141,7 @@ def _under(module: str, prefixes: tuple[str, ...]) -> bool:
 BOTTOM = ("rin.types", "rin.errors", "rin.money", "rin.durations")
 #: the command-line front ends: the top layer, imported by nothing in the gateway
 FRONT_ENDS = ("rin.__main__", "rin.cli", "rin.keys.cli", "rin.catalog.cli", "rin.openwebui")
-_SERVING = ("rin.server", "rin.runtime", "rin.dashboard")
+_SERVING = ("rin.server", "rin.runtime", "rin.generations", "rin.dashboard")
 #: what every HTTP handler shares (the server's, the key admin API's, the dashboard's): it imports
 #: the bottom layer only, so that any handler may import it
 HANDLER_BASE = ("rin.asgi",)
@@ -161,8 +161,8 @@ LAYER_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
       "rin.budgets", "rin.catalog", "rin.keys"), _SERVING),
     # the ledger's engines own the database's schema; the records kept in it sit above them
     (("rin.ledger",), ("rin.keys", "rin.store")),
-    # the running state is below the app that serves it
-    (("rin.runtime",), ("rin.server", "rin.dashboard")),
+    # the running state, and which generation of it is served, are below the app that serves them
+    (("rin.runtime", "rin.generations"), ("rin.server", "rin.dashboard")),
     # the server mounts the dashboard's routes; the dashboard knows nothing of the server
     (("rin.dashboard",), ("rin.server",)),
     # the one module every entry point shares imports nothing of RIN's

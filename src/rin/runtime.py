@@ -1,8 +1,8 @@
-"""The running gateway's state: the resolved config and everything built from it, plus the
-long-lived parts (transport, ledger, budgets) that outlive a reload.
+"""The running gateway's request-time services: the parts that outlive a reload (transport,
+ledger, budgets, keys, stored responses, shared state, cache, credentials) and what each request
+asks of them: a key's admission, the budget gate, the price, and `finished`, once per request.
 
-A reload builds a new Config, Router and model list, then swaps them in one assignment; requests
-already running keep the objects they started with.
+Which config and catalogue are served, and how a newer one is swapped in, is rin.generations.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,18 +19,15 @@ from rin.access_log import AccessLog
 from rin.budgets import Budgets, Hold
 from rin.keys import KeyRing, KeyStore, VirtualKey
 from rin.keys.limits import KeyLimits
-from rin.catalog import Catalog, SyncError, expand, expand_cached, sync_catalog
-from rin.catalog.pending import PendingCatalog
 from rin.config.paths import spill_dir
 from rin.config.resolved import Config
 from rin.cost import cost_of, price_for
 from rin.credentials import Refresher
 from rin.errors import RinError
+from rin.generations import Generation, Generations
 from rin.ledger import Ledger, utc_now
 from rin.ledger.row import CostSource
 from rin.router import RequestState, Router
-from rin.model_list import model_list_body
-from rin.providers import load_adapters
 from rin.store.responses import ResponseStore
 from rin.telemetry import build_tracing
 from rin.transport import Transport
@@ -39,27 +35,17 @@ from rin.types import ChatRequest, Deployment, Usage
 
 if TYPE_CHECKING:
     from rin.cache import ResponseCache
+    from rin.catalog.pending import PendingCatalog
     from rin.shared import SharedState
 
 log = logging.getLogger("rin")
 
 
-@dataclass(slots=True, frozen=True)
-class Generation:
-    """One config and what was built from it, swapped as a whole."""
-
-    #: the config file as loaded, before the catalogue was applied (reload and sync start here)
-    base: Config
-    #: what is served: `base` expanded with the OpenRouter catalogue
-    config: Config
-    catalog: Catalog | None
-    router: Router
-    models_body: bytes
-    #: deployment id -> (prices, source), looked up once per generation
-    prices: dict[str, Any] = field(default_factory=dict)
-
-
 class Runtime:
+    #: what is served now, and the budgets its requests reserve on: both swapped by `generations`
+    gen: Generation
+    budgets: Budgets
+
     def __init__(self, base: Config, transport: Transport | None = None, access_log: AccessLog | None = None) -> None:
         self.transport = transport or Transport()
         #: one line per request when the operator turned it on (rin serve --access-log), else None
@@ -74,30 +60,14 @@ class Runtime:
         #: cooldowns, budgets and rpm/tpm shared through Redis (router_settings.redis_host), else None
         self.shared = _shared_state(base)
         self.key_limits = KeyLimits(shared=self.shared.key_rates if self.shared else None)
-        #: the cached catalogue while start() has it read off the critical path, else None
-        self.pending_catalog = PendingCatalog.of(base)
-        config, catalog = (expand(base, None), None) if self.pending_catalog else expand_cached(base)
-        self.budgets = Budgets(config, alert=self.alert, shared=self.shared.budgets if self.shared else None)
-        self.budgets.catalog_lookup = catalog.lookup if catalog else None
-        self.gen = self._build(base, config, catalog)
-        if self.pending_catalog is not None:
-            self.gen.router.upcoming = self._router_with_catalog
-        self.cache = _response_cache(config)
+        #: serves `base` (sets self.gen and self.budgets), then swaps in reloads and catalogue syncs
+        self.generations = Generations(self, base)
+        self.cache = _response_cache(self.config)
         self.listeners: list[Any] = []
         #: rin.telemetry.tracing.Tracing when traces are configured (fixed at startup), else None
         self.tracing = build_tracing(base.telemetry)
         #: Google / AWS / Entra ID credentials of the deployments, kept fresh off the request path
         self.credentials = Refresher()
-        self.sync_status: dict[str, Any] = {"state": "idle", "models": len(catalog) if catalog else 0,
-                                            "synced_at": _when(catalog), "error": None}
-
-    def _build(self, base: Config, config: Config, catalog: Catalog | None,
-               previous: Generation | None = None) -> Generation:
-        load_adapters(dep.provider for dep in config.deployments if dep.enabled)
-        router = Router(config, budget_gate=self.budget_gate, previous=previous.router if previous else None)
-        if self.shared is not None:
-            self.shared.bind(router)
-        return Generation(base, config, catalog, router, model_list_body(config))
 
     @property
     def config(self) -> Config:
@@ -107,12 +77,26 @@ class Runtime:
     def router(self) -> Router:
         return self.gen.router
 
-    def _credentials(self) -> list[Any]:
-        return [d.credential for deps in self.config.groups.values() for d in deps
-                if d.credential is not None and d.enabled]
+    @property
+    def pending_catalog(self) -> PendingCatalog | None:
+        """The cached catalogue start-up left loading, else None (rin.catalog.pending)."""
+        return self.generations.pending_catalog
+
+    @property
+    def sync_status(self) -> dict[str, Any]:
+        """The last catalogue sync: state, models, synced_at, error (and the last diff's counts)."""
+        return self.generations.sync_status
+
+    async def reload(self) -> Config:
+        """Loads the config file again and serves it (Generations.reload)."""
+        return await self.generations.reload()
+
+    async def sync_catalog(self) -> dict[str, Any]:
+        """Fetches OpenRouter's model list now and serves it (Generations.sync_catalog)."""
+        return await self.generations.sync_catalog()
 
     async def start(self) -> None:
-        if credentials := self._credentials():
+        if credentials := self.gen.credentials():
             await self.credentials.prime(credentials)  # before serving: a first request finds tokens
             self.credentials.track(credentials)
         if self.ledger is not None:
@@ -124,11 +108,7 @@ class Runtime:
             await self._seed_key_spend()
         if self.shared is not None:
             await self.shared.start()  # after the rebuild: seeds Redis from the ledger where it has nothing
-        if self.pending_catalog is not None:
-            self._spawn(self._load_catalog(self.pending_catalog))
-        settings = self.config.catalog
-        if settings.enabled and settings.sync_on_startup and self.config.openrouter.api_key:
-            self._spawn(self._sync_loop())
+        self.generations.start(self._spawn)
 
     async def close(self) -> None:
         """Flushes every pending spend row, then closes connections (SIGTERM / SIGINT path)."""
@@ -162,95 +142,6 @@ class Runtime:
         req.api_key_hash = key.key_hash
         req.virtual_key = key
         return self.key_limits.admit(key, req.model)
-
-    def swap(self, base: Config, catalog: Catalog | None) -> None:
-        """Serves `base` expanded with `catalog`, swapped in one assignment. Requests in flight
-        finish on the generation they started with; budgets and deployment health carry over."""
-        config = expand(base, catalog)
-        budgets = Budgets(config, alert=self.alert)
-        budgets.catalog_lookup = catalog.lookup if catalog else None
-        budgets.adopt(self.budgets)
-        gen = self._build(base, config, catalog, self.gen)
-        self.budgets, self.gen = budgets, gen
-        if credentials := self._credentials():
-            self.credentials.track(credentials)
-
-    async def reload(self) -> Config:
-        """Loads the config file again and swaps it in; raises ConfigError and keeps serving the
-        old one when the new one is invalid."""
-        from rin.config import load_config
-
-        path = self.gen.base.path
-        if path is None:
-            raise RuntimeError("this gateway was not started from a config file")
-        base = await asyncio.to_thread(load_config, path)
-        # the catalogue file too: `rin sync-models` may have refreshed it from another process
-        _, catalog = await asyncio.to_thread(expand_cached, base)
-        await self.credentials.prime([d.credential for d in base.deployments if d.credential is not None])
-        if (pending := self.pending_catalog) is not None:
-            await pending.wait()  # served first, so this newer reload is what stays
-        self.swap(base, catalog if catalog is not None else self.gen.catalog)
-        for warning in self.config.warnings:
-            log.warning("%s", warning)
-        log.info("reload: %s now serves %d model groups", path, len(self.config.groups))
-        return self.config
-
-    async def sync_catalog(self) -> dict[str, Any]:
-        """Fetches OpenRouter's model list now and serves it; the last good one stays on failure."""
-        self.sync_status["state"] = "syncing"
-        try:
-            result = await sync_catalog(self.gen.base, transport=self.transport)
-        except SyncError as exc:
-            self.sync_status.update(state="failed", error=str(exc))
-            raise
-        if (pending := self.pending_catalog) is not None:
-            await pending.wait()  # served first, so this newer catalogue is what stays
-        self._serve_catalog(result.catalog)
-        d = result.diff
-        summary = {"models": len(result.catalog), "added": len(d.added), "removed": len(d.removed),
-                   "price_changed": len(d.price_changed)}
-        self.sync_status.update(state="ok", error=None, synced_at=_when(result.catalog), **summary)
-        log.info("catalog: synced %d OpenRouter models (%d added, %d removed, %d price changes)",
-                 summary["models"], summary["added"], summary["removed"], summary["price_changed"])
-        return summary
-
-    def _serve_catalog(self, catalog: Catalog) -> None:
-        """Swaps in `catalog` with the config file as loaded, logging the warnings it brings."""
-        before = set(self.config.warnings)
-        self.swap(self.gen.base, catalog)
-        for warning in self.config.warnings:
-            if warning not in before:
-                log.warning("%s", warning)
-        self.sync_status.update(models=len(catalog), synced_at=_when(catalog))
-
-    async def _load_catalog(self, pending: PendingCatalog) -> None:
-        """Serves the cached catalogue startup left out (rin.catalog.pending)."""
-        first = self.gen.router
-        await pending.load(self._serve_catalog)
-        first.upcoming = self.pending_catalog = None
-
-    async def _router_with_catalog(self) -> Router:
-        """The router serving once the startup catalogue is in (Router.upcoming)."""
-        if (pending := self.pending_catalog) is not None:
-            await pending.wait()
-        return self.router
-
-    async def _sync_loop(self) -> None:
-        """Startup sync, retried with backoff, then every `catalog.sync_interval` if set."""
-        backoff = 30.0
-        while True:
-            try:
-                await self.sync_catalog()
-                backoff = 30.0
-                interval = self.config.catalog.sync_interval
-                if not interval:
-                    return
-                await asyncio.sleep(interval)
-            except SyncError as exc:
-                log.warning("catalog: sync failed, serving the last good catalogue; retrying in %.0fs: %s",
-                            backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1800.0)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -403,6 +294,3 @@ def _response_cache(config: Config) -> ResponseCache | None:
 
     return build_cache(config.litellm, config.router)
 
-
-def _when(catalog: Catalog | None) -> str | None:
-    return catalog.synced_at.isoformat() if catalog is not None and catalog.synced_at else None

@@ -154,7 +154,7 @@ def test_a_reload_keeps_the_shared_state_and_takes_the_new_limit(prefix: str) ->
         try:
             hold = await reserve(old)
             assert isinstance(hold, Hold) and hold.keys
-            new = Budgets(config(max_budget=Decimal("2")), now=old.now)  # as Runtime.swap builds it
+            new = Budgets(config(max_budget=Decimal("2")), now=old.now)  # as Generations.swap builds it
             new.adopt(old)
             assert new.shared is state.budgets and state.budgets.owner is new
             more = [await reserve(new) for _ in range(40)]
