@@ -1,18 +1,16 @@
 """The one request pipeline every endpoint runs through; an endpoint is a codec (rin.codecs).
 
     codec.decode -> key limits -> cache lookup -> router (per attempt: codec.build, transport,
-    codec.parse / codec.stream_parser) -> JSON, or SSE relayed frame by frame -> runtime.finished
-    (cost, budget settle, ledger) once per client request -> cache store
+    codec.parse / codec.stream_parser) -> JSON, or SSE relayed frame by frame (rin.server.relay)
+    -> runtime.finished (cost, budget settle, ledger) once per client request -> cache store
 
 Errors reach the client in the codec's own shape (OpenAI's, Anthropic's, ...).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from decimal import Decimal
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rin import deadlines
@@ -20,12 +18,12 @@ from rin.codecs.base import Codec
 from rin.errors import RinError, UpstreamError
 from rin.providers import stream_decoder
 from rin.router import RequestState
-from rin.asgi import KEEPALIVE, SSE, Receive, Send, header_list, send_bytes
-from rin.transport import StreamResponse
-from rin.types import ChatRequest, Deployment, SSEEvent, StreamParser, Usage
+from rin.asgi import SSE, Receive, Send, header_list, send_bytes
+from rin.server.relay import KeepAlive, OpenStream, RawDecoder, read_until_first, relay
+from rin.types import ChatRequest, Deployment, StreamParser, Usage
 
 if TYPE_CHECKING:  # rin.cache is imported only when caching is on (Runtime builds it)
-    from rin.cache import CacheKey, CachedAnswer, StreamRecorder
+    from rin.cache import CacheKey, CachedAnswer
 
 log = logging.getLogger("rin.server")
 
@@ -38,19 +36,6 @@ async def send_codec_error(send: Send, codec: Codec, err: RinError, extra: list[
         headers.append(("retry-after", str(max(1, round(retry_after)))))
     status, body = codec.error_body(err)
     await send_bytes(send, status, body, extra=headers)
-
-
-@dataclass(slots=True)
-class OpenStream:
-    """An upstream stream that has produced its first payload (or finished)."""
-
-    response: StreamResponse
-    decoder: Any
-    parser: StreamParser
-    label: str
-    first: list[bytes] = field(default_factory=list)
-    #: events that arrived in the same read as the first payload, not yet parsed
-    backlog: list[SSEEvent] = field(default_factory=list)
 
 
 def rin_headers(state: RequestState, ck: CacheKey | None = None) -> list[tuple[str, str]]:
@@ -155,7 +140,7 @@ class Pipeline:
                     content_type[0], rin_headers(state, ck) + [("cache-control", "no-cache")])})
 
         # SSE comments keep proxies from timing out while a model thinks; audio has no comments
-        keepalive = _KeepAlive(0 if raw else self.rt.config.litellm.stream_keepalive, start, send)
+        keepalive = KeepAlive(0 if raw else self.rt.config.litellm.stream_keepalive, start, send)
         try:
             opened: OpenStream = await self.rt.router.run(state, self._stream_call(codec, req))
         except RinError as err:
@@ -175,7 +160,8 @@ class Pipeline:
         recorder = self.rt.cache.recorder() if ck is not None else None
         try:
             await start()
-            status, error, relayed = await self._relay(codec, opened, req, send, receive, recorder)
+            status, error, relayed = await relay(codec, opened, req, send, receive,
+                                                 self.rt.config.litellm.stream_drain_timeout, recorder)
         finally:
             usage = opened.parser.usage
             if status != "success" and (usage is None or usage.completion_tokens < relayed):
@@ -206,87 +192,13 @@ class Pipeline:
                 decoder = RawDecoder() if codec.raw_stream else stream_decoder(dep)
                 opened = OpenStream(resp, decoder, codec.stream_parser(req, dep), dep.label)
                 async with deadlines.timeout(timeout):
-                    await _read_until_first(opened)
+                    await read_until_first(opened)
                 return opened
             except BaseException:
                 resp.close()
                 raise
 
         return call
-
-    async def _relay(
-        self, codec: Codec, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive,
-        recorder: StreamRecorder | None = None,
-    ) -> tuple[str, RinError | None, int]:
-        """Sends the stream to the client; returns the ledger status, the error if any, and how
-        many payloads were relayed."""
-        watcher = asyncio.ensure_future(_wait_disconnect(receive))
-        drain = self.rt.config.litellm.stream_drain_timeout
-        loop = asyncio.get_running_loop()
-        # once the client is gone, keep reading for the usage, but only for `drain` seconds
-        watcher.add_done_callback(
-            lambda w: None if w.cancelled() else loop.call_later(drain, opened.response.close))
-        parser, decoder, frames = opened.parser, opened.decoder, codec.frames
-        relayed = 0
-
-        async def emit(payloads: list[bytes]) -> None:
-            nonlocal relayed
-            if payloads:
-                relayed += len(payloads)
-                if recorder is not None:
-                    recorder.add(payloads)
-                await send({"type": "http.response.body", "body": frames(payloads), "more_body": True})
-
-        try:
-            await emit(opened.first)
-            if opened.backlog and not parser.done:
-                await emit(_parse_until_done(parser, opened.backlog))
-            if not parser.done:
-                async for raw in opened.response.chunks():
-                    payloads = _parse_until_done(parser, decoder.feed(raw))
-                    if watcher.done():
-                        await _drain(opened, drain)
-                        return "cancelled", None, relayed
-                    await emit(payloads)
-                    if parser.done:
-                        break
-                else:
-                    tail = _parse_until_done(parser, decoder.flush())
-                    tail.extend(parser.finish())
-                    await emit(tail)
-            end = codec.stream_end(parser, req)
-            if recorder is not None and codec.framed and end:
-                recorder.add([end])
-            await send({"type": "http.response.body", "body": end, "more_body": False})
-            return "success", None, relayed
-        except UpstreamError as err:
-            if watcher.done():
-                return "cancelled", None, relayed
-            log.warning("stream from %s failed after it started: %s", opened.label, err.message)
-            await send({"type": "http.response.body", "body": codec.stream_error(err, parser), "more_body": False})
-            return "error", err, relayed
-        except OSError:
-            # the client went away and the server refused our write (uvicorn's ClientDisconnected)
-            await _drain(opened, drain)
-            return "cancelled", None, relayed
-        except asyncio.CancelledError:
-            await _drain(opened, drain)
-            raise
-        finally:
-            watcher.cancel()
-            opened.response.close()
-
-
-class RawDecoder:
-    """A binary stream (audio) as it comes: each read is one "event" for the codec's parser."""
-
-    __slots__ = ()
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        return [chunk] if chunk else []
-
-    def flush(self) -> list[bytes]:
-        return []
 
 
 def _store(codec: Codec, req: ChatRequest, body: bytes | None, parser: StreamParser | None) -> None:
@@ -306,76 +218,3 @@ def _log_failure(req: ChatRequest, state: RequestState, err: RinError) -> None:
                            "attempts": len(state.attempts), "error": type(err).__name__})
 
 
-def _parse_until_done(parser: StreamParser, events: list[SSEEvent]) -> list[bytes]:
-    """The payloads of `events`, stopping at the upstream's end marker (later bytes are ignored)."""
-    payloads: list[bytes] = []
-    for event in events:
-        payloads.extend(parser.feed(event))
-        if parser.done:
-            break
-    return payloads
-
-
-async def _read_until_first(opened: OpenStream) -> None:
-    """Parses events up to the first payload; later events wait in the backlog, so what happens
-    does not depend on how the network split the stream."""
-    async for raw in opened.response.chunks():
-        events = opened.decoder.feed(raw)
-        for i, event in enumerate(events):
-            opened.first.extend(opened.parser.feed(event))
-            if opened.first or opened.parser.done:
-                opened.backlog = events[i + 1:]
-                return
-    for event in opened.decoder.flush():
-        opened.first.extend(opened.parser.feed(event))
-    opened.first.extend(opened.parser.finish())
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-async def _drain(opened: OpenStream, seconds: float) -> None:
-    """Reads what is left of an abandoned stream (bounded) so its usage can still be billed."""
-    try:
-        async with asyncio.timeout(seconds):
-            async for raw in opened.response.chunks():
-                for event in opened.decoder.feed(raw):
-                    opened.parser.feed(event)
-                if opened.parser.done:
-                    break
-    except (TimeoutError, RinError):
-        pass
-
-
-class _KeepAlive:
-    """Sends SSE comments while a stream waits for its first token, so proxies don't time out."""
-
-    def __init__(self, interval: float, start: Any, send: Send) -> None:
-        self._start = start
-        self._send = send
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self._handle = asyncio.get_running_loop().call_later(interval, self._begin) if interval > 0 else None
-
-    def _begin(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        await self._start()
-        while True:
-            await self._send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
-            await asyncio.sleep(self._interval)
-
-    async def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
