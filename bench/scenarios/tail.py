@@ -31,6 +31,7 @@ from bench.gateways import (REPO, CHAT_PATH, Gateway, cpu_seconds, ensure_litell
                             rin_spec)
 from bench.load import parse_wrk
 from bench.scenarios.harness import Ctx, config_yaml, free_port, ms, say, table
+from bench.scenarios.machine import Steal
 from bench.scenarios.keys import MASTER_KEY, KEY_REQUEST, generate_key
 
 MIN_SECONDS = 12.0  # the keys' refresh runs every 10 s: every run sees at least one
@@ -205,15 +206,16 @@ def run(ctx: Ctx) -> dict[str, Any]:
             for name, (port, key, gateway) in order:
                 seconds_here = seconds if name != "litellm" else min(seconds, 6.0)
                 cpu0 = cpu_seconds(gateway.pid) if gateway else 0.0
-                load1 = os.getloadavg()[0]
+                load1, steal = os.getloadavg()[0], Steal()
                 row = wrk_tail(port, conc, seconds_here, key, f"r{r}c{conc}{name}-")
                 cpu = cpu_seconds(gateway.pid) - cpu0 if gateway else 0.0
                 row.update(target=name, round=r + 1, concurrency=conc, seconds=seconds_here, load1=load1,
+                           steal=round(steal.share(), 4),
                            cpu_us_per_request=cpu / max(1, row["requests"]) * 1e6 if gateway else None)
                 runs.append(row)
                 say(f"tail round {r + 1} c={conc} {name}: {row['rps']:,.0f} req/s, p50 {ms(row['p50_ms'])} "
                     f"p99 {ms(row['p99_ms'])} p99.9 {ms(row['p99.9_ms'])} max {ms(row['max_ms'])} ms, "
-                    f"{row['errors']} errors (load {load1:.2f})")
+                    f"{row['errors']} errors (load {load1:.2f}, steal {row['steal']:.1%})")
     return _report(ctx, runs, list(targets), seconds)
 
 
