@@ -50,7 +50,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"rin: {err}", file=sys.stderr)
         return 2
     # log_config=None: uvicorn's own lines go through RIN's handler, in the same format
-    options = dict(host=args.host, port=args.port, http="httptools", access_log=False, log_config=None,
+    from rin.server.http import HttpProtocol
+
+    # HttpProtocol: uvicorn's httptools protocol, a response's head and body in one write
+    options = dict(host=args.host, port=args.port, http=HttpProtocol, access_log=False, log_config=None,
                    log_level="warning", timeout_graceful_shutdown=30, lifespan="on")
     try:
         import uvloop  # noqa: F401
