@@ -23,7 +23,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 def _is_head(data: bytes) -> bool:
     """uvicorn writes a response's status line and headers as one bytes object (and nothing else
     that looks like this but `100 Continue`, which may be held the same way)."""
-    return data[:9] == b"HTTP/1.1 " and data[-4:] == b"\r\n\r\n"
+    return data.endswith(b"\r\n\r\n") and data.startswith(b"HTTP/1.1 ")
 
 
 class OneWrite:
