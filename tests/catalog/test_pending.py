@@ -86,6 +86,21 @@ async def call(app: App, method: str, path: str, body: dict[str, Any] | None = N
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, orjson.loads(data)
 
 
+def first_call(rt: Runtime, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Starts `rt` and makes one call through the app while the cached catalogue is still loading."""
+    app = App(rt)
+
+    async def main() -> tuple[int, dict[str, str], Any]:
+        await rt.start()
+        try:
+            assert rt.pending_catalog is not None
+            return await call(app, method, path, body)
+        finally:
+            await rt.close()
+
+    return asyncio.run(main())
+
+
 def listed(body: dict[str, Any]) -> set[str]:
     return {m["id"] for m in body["data"]}
 
@@ -143,19 +158,9 @@ def test_a_model_lookup_before_the_load_waits_for_it_then_routes(tmp_path, upstr
 def test_a_chat_request_before_the_load_is_answered_by_the_catalogue_model(tmp_path, upstream) -> None:
     cached(tmp_path)
     rt = runtime(tmp_path, upstream)
-    app = App(rt)
-
-    async def main() -> tuple[int, dict[str, str], Any]:
-        await rt.start()
-        try:
-            assert rt.pending_catalog is not None
-            return await call(app, "POST", "/v1/chat/completions",
-                              {"model": SYNCED, "messages": [{"role": "user", "content": "hi"}]})
-        finally:
-            await rt.close()
-
     upstream.reset()
-    status, headers, body = asyncio.run(main())
+    status, headers, body = first_call(rt, "POST", "/v1/chat/completions",
+                                       {"model": SYNCED, "messages": [{"role": "user", "content": "hi"}]})
     assert status == 200, body
     assert headers["x-rin-model"] == SYNCED and body["choices"][0]["message"]["content"]
     assert [r.model for r in upstream.requests if r.path.endswith("/chat/completions")] == ["openai/gpt-4o"]
@@ -164,36 +169,16 @@ def test_a_chat_request_before_the_load_is_answered_by_the_catalogue_model(tmp_p
 def test_counting_tokens_before_the_load_finds_the_catalogue_model(tmp_path, upstream) -> None:
     cached(tmp_path)
     rt = runtime(tmp_path, upstream)
-    app = App(rt)
-
-    async def main() -> tuple[int, dict[str, str], Any]:
-        await rt.start()
-        try:
-            assert rt.pending_catalog is not None
-            return await call(app, "POST", "/v1/messages/count_tokens",
-                              {"model": SYNCED, "messages": [{"role": "user", "content": "hi"}]})
-        finally:
-            await rt.close()
-
-    status, headers, body = asyncio.run(main())
+    status, headers, body = first_call(rt, "POST", "/v1/messages/count_tokens",
+                                       {"model": SYNCED, "messages": [{"role": "user", "content": "hi"}]})
     assert status == 200 and headers["x-rin-token-count"] == "estimate" and body["input_tokens"] > 0
 
 
 def test_an_unknown_model_is_still_a_404_once_the_catalogue_is_in(tmp_path, upstream) -> None:
     cached(tmp_path)
     rt = runtime(tmp_path, upstream)
-    app = App(rt)
-
-    async def main() -> tuple[int, dict[str, str], Any]:
-        await rt.start()
-        try:
-            assert rt.pending_catalog is not None
-            return await call(app, "POST", "/v1/chat/completions",
-                              {"model": "openrouter/nobody/nothing", "messages": [{"role": "user", "content": "hi"}]})
-        finally:
-            await rt.close()
-
-    status, _, body = asyncio.run(main())
+    status, _, body = first_call(rt, "POST", "/v1/chat/completions",
+                                 {"model": "openrouter/nobody/nothing", "messages": [{"role": "user", "content": "hi"}]})
     assert status == 404 and body["error"]["code"] == "model_not_found"
     assert rt.pending_catalog is None and SYNCED in rt.config.groups
 
