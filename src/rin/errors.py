@@ -270,3 +270,34 @@ def upstream_error_for_status(
     else:
         cls = UpstreamServerError
     return cls(message, upstream_status=status, retry_after=retry_after, code=code, param=param)
+
+
+#: a provider's error types: type name -> (the UpstreamError class, the status it usually comes with)
+ErrorTable = dict[str, tuple[type[UpstreamError], int]]
+
+
+def typed_upstream_error(
+    table: ErrorTable, kind: str | None, said: str, status: int | None, *, unknown_status: int,
+    returned: str, refused: str, overflow: bool, retry_after: float | None = None, usage: Any = None,
+) -> UpstreamError:
+    """An error a provider names by type (Anthropic's `rate_limit_error`, Bedrock's
+    `ThrottlingException`, ...), classified by the provider's `table`. `status` is None inside a
+    stream, where the type's usual status (else `unknown_status`) is reported. The message is
+    `returned` ("Anthropic returned") and the detail, or for an authentication error `refused`
+    with `{detail}` in it; `overflow`: the provider said the prompt exceeds the context window."""
+    known = table.get(kind or "")
+    upstream_status = status or (known[1] if known else unknown_status)
+    detail = f"HTTP {upstream_status} {kind or 'error'}: {said}"
+    if known and known[0] is UpstreamAuthError:
+        message = refused.format(detail=detail)
+    else:
+        message = f"{returned} {detail}"
+    error: UpstreamError
+    if overflow:
+        error = ContextWindowExceeded(message, upstream_status=upstream_status)
+    elif known:
+        error = known[0](message, upstream_status=upstream_status, retry_after=retry_after)
+    else:
+        error = upstream_error_for_status(upstream_status, message, retry_after=retry_after)
+    error.usage = usage
+    return error

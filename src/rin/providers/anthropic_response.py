@@ -8,7 +8,7 @@ import time
 import orjson
 
 from rin.errors import (
-    ContextWindowExceeded,
+    ErrorTable,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
@@ -18,7 +18,7 @@ from rin.errors import (
     UpstreamServerError,
     UpstreamTimeout,
     says_context_overflow,
-    upstream_error_for_status,
+    typed_upstream_error,
 )
 from rin.providers.base import json_object
 from rin.types import SSEEvent, Usage
@@ -39,7 +39,7 @@ FINISH_REASONS = {
 }
 
 #: Anthropic's documented error types; the status is what a stream's `error` event would have had
-_ERRORS: dict[str, tuple[type[UpstreamError], int]] = {
+_ERRORS: ErrorTable = {
     "invalid_request_error": (UpstreamBadRequest, 400),
     "request_too_large": (UpstreamBadRequest, 413),
     "authentication_error": (UpstreamAuthError, 401),
@@ -63,22 +63,12 @@ def error_from_envelope(
     err = err if isinstance(err, dict) else {}
     kind = err.get("type") if isinstance(err.get("type"), str) else None
     said = err.get("message") or "no message"
-    known = _ERRORS.get(kind or "")
-    upstream_status = status or (known[1] if known else 502)
-    detail = f"HTTP {upstream_status} {kind or 'error'}: {said}"
-    if known and known[0] is UpstreamAuthError:
-        message = (f"Anthropic refused the API key configured for this model ({detail}); "
-                   "check the key and account in the server's environment.")
-    else:
-        message = f"Anthropic returned {detail}"
-    if kind == "invalid_request_error" and says_context_overflow(str(said)):
-        error: UpstreamError = ContextWindowExceeded(message, upstream_status=upstream_status)
-    elif known:
-        error = known[0](message, upstream_status=upstream_status, retry_after=retry_after)
-    else:
-        error = upstream_error_for_status(upstream_status, message, retry_after=retry_after)
-    error.usage = usage
-    return error
+    return typed_upstream_error(
+        _ERRORS, kind, str(said), status, unknown_status=502, returned="Anthropic returned",
+        overflow=kind == "invalid_request_error" and says_context_overflow(str(said)),
+        refused=("Anthropic refused the API key configured for this model ({detail}); "
+                 "check the key and account in the server's environment."),
+        retry_after=retry_after, usage=usage)
 
 
 def message_json(body: bytes) -> dict[str, Any]:

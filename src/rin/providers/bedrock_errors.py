@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import orjson
 
 from rin.errors import (
-    ContextWindowExceeded,
+    ErrorTable,
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
@@ -23,13 +23,13 @@ from rin.errors import (
     UpstreamServerError,
     UpstreamTimeout,
     says_context_overflow,
-    upstream_error_for_status,
+    typed_upstream_error,
 )
 from rin.providers.openai import parse_retry_after
 from rin.types import Usage
 
 #: Bedrock's error types (bedrock-runtime's API reference) and the status each comes with
-ERRORS: dict[str, tuple[type[UpstreamError], int]] = {
+ERRORS: ErrorTable = {
     "ValidationException": (UpstreamBadRequest, 400),
     "ConflictException": (UpstreamBadRequest, 400),
     "ResourceNotFoundException": (UpstreamNotFound, 404),
@@ -71,20 +71,10 @@ def error_of(kind: str, said: str, status: int | None, retry_after: float | None
              usage: Usage | None = None) -> UpstreamError:
     """An error of Bedrock type `kind` (ThrottlingException, ...). `status` is None inside a
     stream, where the type's usual status is reported."""
-    known = ERRORS.get(kind)
-    upstream_status = status or (known[1] if known else 500)
-    detail = f"HTTP {upstream_status} {kind or 'error'}: {said}"
-    if known and known[0] is UpstreamAuthError:
-        message = (f"AWS refused the credentials configured for this Bedrock model ({detail}); check the "
-                   "deployment's AWS keys, profile or role, and its access to the model.")
-    else:
-        message = f"Bedrock returned {detail}"
-    error: UpstreamError
-    if kind == "ValidationException" and (says_context_overflow(said) or any(p in said.lower() for p in _TOO_LONG)):
-        error = ContextWindowExceeded(message, upstream_status=upstream_status)
-    elif known:
-        error = known[0](message, upstream_status=upstream_status, retry_after=retry_after)
-    else:
-        error = upstream_error_for_status(upstream_status, message, retry_after=retry_after)
-    error.usage = usage
-    return error
+    overflow = kind == "ValidationException" and (
+        says_context_overflow(said) or any(p in said.lower() for p in _TOO_LONG))
+    return typed_upstream_error(
+        ERRORS, kind, said, status, unknown_status=500, returned="Bedrock returned", overflow=overflow,
+        refused=("AWS refused the credentials configured for this Bedrock model ({detail}); check the "
+                 "deployment's AWS keys, profile or role, and its access to the model."),
+        retry_after=retry_after, usage=usage)
