@@ -71,6 +71,20 @@ def error_from_envelope(
         retry_after=retry_after, usage=usage)
 
 
+def assistant_message(texts: list[str], tool_calls: list[dict[str, Any]], reasoning: list[str],
+                      thinking_blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The OpenAI assistant message of a Claude answer (Anthropic's or Bedrock's): text, tool calls,
+    and the thinking as `reasoning_content` plus its signed blocks, each only when present."""
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if thinking_blocks:
+        message["thinking_blocks"] = thinking_blocks
+    return message
+
+
 def message_json(body: bytes) -> dict[str, Any]:
     """A 2xx Messages API body, checked: a Message object, or the UpstreamError it carries instead."""
     data = json_object(body, "Anthropic answered")
@@ -151,13 +165,7 @@ def chat_completion(data: dict[str, Any], usage: Usage | None, created: int) -> 
         elif kind == "redacted_thinking":
             thinking_blocks.append(block)
         # server tools, their results and compaction summaries have no OpenAI equivalent
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
-    if thinking_blocks:
-        message["thinking_blocks"] = thinking_blocks
+    message = assistant_message(texts, tool_calls, reasoning, thinking_blocks)
     body: dict[str, Any] = {
         "id": data.get("id"),
         "object": "chat.completion",

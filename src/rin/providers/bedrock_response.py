@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from rin.errors import ContentPolicyViolation, UpstreamProtocolError
-from rin.providers.anthropic_response import usage_json
+from rin.providers.anthropic_response import assistant_message, usage_json
 from rin.providers.base import json_object
 from rin.types import Usage
 
@@ -81,13 +81,7 @@ def chat_completion(
                 "name": use.get("name"), "arguments": orjson.dumps(use.get("input") or {}).decode()}})
         elif isinstance(block.get("reasoningContent"), dict):
             _reasoning(block["reasoningContent"], reasoning, thinking_blocks)
-    out_message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
-    if tool_calls:
-        out_message["tool_calls"] = tool_calls
-    if reasoning:
-        out_message["reasoning_content"] = "".join(reasoning)
-    if thinking_blocks:
-        out_message["thinking_blocks"] = thinking_blocks
+    out_message = assistant_message(texts, tool_calls, reasoning, thinking_blocks)
     finish = "tool_calls" if tool_calls else FINISH_REASONS.get(data.get("stopReason") or "", "stop")
     if finish == "tool_calls" and not tool_calls:
         finish = "stop"  # the json_tool call that carried the answer
