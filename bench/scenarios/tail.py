@@ -127,29 +127,26 @@ def wrk_tail(port: int, concurrency: int, seconds: float, key: str, tag: str) ->
 def _floor(ctx: Ctx, api_base: str) -> Gateway:
     """The bare stack RIN runs on (uvicorn, httptools, uvloop, one aiohttp session relaying bytes):
     the same wakeups a request through RIN costs the machine, with none of RIN's work."""
-    workdir = ctx.tmp / "floor"
-    workdir.mkdir()
-    path = workdir / "bench-config.yaml"
-    path.write_text(config_yaml(api_base, []))
-    port = free_port()
-    gateway = Gateway(floor_spec(path, port), port, workdir)
-    ctx.stack.enter_context(gateway)
-    say(f"floor: first 200 after {gateway.start():.2f} s")
-    return gateway
+    return _beside(ctx, "floor", "floor", floor_spec, api_base)
 
 
 def _litellm(ctx: Ctx, api_base: str) -> Gateway | None:
     if not getattr(ctx.args, "litellm", False):
         return None
     ensure_litellm()
-    workdir = ctx.tmp / "litellm"
+    return _beside(ctx, "litellm", "LiteLLM", litellm_spec, api_base)
+
+
+def _beside(ctx: Ctx, folder: str, label: str, spec: Any, api_base: str) -> Gateway:
+    """A gateway of `spec(config path, port)` relaying to `api_base`; it stops with the scenario."""
+    workdir = ctx.tmp / folder
     workdir.mkdir()
     path = workdir / "bench-config.yaml"
     path.write_text(config_yaml(api_base, []))
     port = free_port()
-    gateway = Gateway(litellm_spec(path, port), port, workdir)
+    gateway = Gateway(spec(path, port), port, workdir)
     ctx.stack.enter_context(gateway)
-    say(f"LiteLLM: first 200 after {gateway.start():.2f} s")
+    say(f"{label}: first 200 after {gateway.start():.2f} s")
     return gateway
 
 
