@@ -112,3 +112,19 @@ class Gateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_for(condition: Any, seconds: float = 15.0) -> Any:
+    """Polls `condition()` until it returns something true (returned) or `seconds` pass (its last
+    value): for what a gateway process does on its own schedule (a sync, a reload, a log line)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    return condition()
+
+
+def listed(gw: Gateway) -> set[str]:
+    """The model ids `gw` lists on /v1/models."""
+    return {m["id"] for m in orjson.loads(gw.request("GET", "/v1/models")[2])["data"]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -14,7 +13,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import KEYS, deployment
-from tests.gateway import REPO, Gateway
+from tests.gateway import REPO, Gateway, listed, wait_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 ADMIN = "sk-admin-catalog"
@@ -35,19 +34,6 @@ def catalog_config(fake, **catalog) -> dict:
 
 def env(fake) -> dict[str, str]:
     return {**KEYS, "OPENROUTER_API_BASE": fake.openrouter_base}
-
-
-def listed(gw: Gateway) -> set[str]:
-    return {m["id"] for m in orjson.loads(gw.request("GET", "/v1/models")[2])["data"]}
-
-
-def wait_for(condition, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_startup_sync_adds_the_catalogue_and_enriches_aliases(fake, tmp_path):

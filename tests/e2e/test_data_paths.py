@@ -7,14 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
 import yaml
 
 from tests.e2e.conftest import KEYS, deployment
-from tests.gateway import REPO, Gateway
+from tests.gateway import REPO, Gateway, listed, wait_for
 
 ADMIN = "sk-admin-data-paths"
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -33,19 +32,6 @@ def environment(fake) -> dict[str, str]:
     base.pop("RIN_CONFIG", None)
     base.pop("RIN_DATA_DIR", None)
     return {**base, **KEYS, "OPENROUTER_API_BASE": fake.openrouter_base}
-
-
-def listed(gw: Gateway) -> set[str]:
-    return {m["id"] for m in orjson.loads(gw.request("GET", "/v1/models")[2])["data"]}
-
-
-def wait_for(condition, seconds: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    return condition()
 
 
 def folders(tmp_path: Path) -> tuple[Path, Path, Path, Path]:

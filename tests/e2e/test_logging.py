@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
 
 from tests.e2e.conftest import KEYS, deployment
-from tests.gateway import Gateway
+from tests.gateway import Gateway, wait_for
 
 MASTER = "sk-master-canary-3b9f1e"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -34,15 +33,6 @@ def json_lines(gw: Gateway) -> list[dict]:
     """Every line the gateway wrote to stderr, each parsed as one JSON object (a line that is not
     JSON fails the test)."""
     return [orjson.loads(line) for line in gw.log().splitlines() if line.strip()]
-
-
-def wait_for(condition, seconds: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    return condition()
 
 
 def test_json_lines_carry_the_request_and_keep_the_retry_and_fallback_words(fake, tmp_path):
