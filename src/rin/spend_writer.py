@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import struct
 import sys
+import time
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, BinaryIO
@@ -34,8 +35,10 @@ _LENGTH = struct.Struct("!I")
 #: rows per INSERT statement. Every full chunk uses the same statement text, which sqlite3 prepares
 #: once and reuses; a batch's remainder goes through the one-row statement. (One statement for the
 #: whole batch was prepared anew for every batch size: 14-18 µs of the writer's CPU a row against
-#: 9.6 for fixed chunks, with batches of 400-500 rows of varying size.)
-ROWS_PER_STATEMENT = 32
+#: 9.6 for fixed chunks, with batches of 400-500 rows of varying size.) 16 rows: ~150 µs of CPU.
+ROWS_PER_STATEMENT = 16
+#: the writer's sleep after each statement (s): Writer.write says why
+PAUSE = 0.00002
 
 
 def read_frame(stream: BinaryIO) -> Any:
@@ -74,8 +77,14 @@ class Writer:
         return db
 
     def write(self, rows: list[list[Any]]) -> None:
-        """One transaction; on any error the connection is dropped and made again next time (after
-        "disk I/O error" or a replaced file the old one may never recover)."""
+        """One transaction, the CPU given up for a moment after every statement: neither the
+        writer's niceness nor SCHED_IDLE holds across scheduling groups. With autogroup (a group a
+        session, Linux's default) or a cgroup a service, a client or upstream woken on the writer's
+        CPU waited until the writer's whole group had used its slice, up to the next tick (4 ms at
+        HZ=250): `perf sched` showed nginx and wrk waiting 2-3 ms behind 3-7 ms runs of this
+        process (bench/README.md, tail latency). A sleep ends every run within a statement's time
+        (~150 µs), whatever the groups. On any error the connection is dropped and made again next
+        time (after "disk I/O error" or a replaced file the old one may never recover)."""
         db = self.db = self.db or self.connect()
         try:
             params: list[Any] = []
@@ -88,6 +97,7 @@ class Writer:
             statement, step = self.insert(ROWS_PER_STATEMENT), ROWS_PER_STATEMENT * width
             for start in range(0, full * width, step):
                 db.execute(statement, params[start:start + step])
+                time.sleep(PAUSE)
             if full < len(rows):
                 db.executemany(self.insert(1), rows[full:])
             db.execute("COMMIT")

@@ -167,3 +167,37 @@ def test_a_batch_is_framed_in_steps_with_the_loop_free_between_them() -> None:
         task.cancel()
 
     asyncio.run(main())
+
+
+def _voluntary_switches(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no voluntary_ctxt_switches in /proc/{pid}/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the writer's context switches in /proc")
+def test_the_writer_gives_up_its_cpu_after_every_statement(tmp_path: Path) -> None:
+    """A batch's statements run with the CPU given back between them (the process sleeps, so a
+    waiting client or upstream gets the CPU whatever the scheduler's groups): the live process's
+    voluntary context switches grow by at least one a statement, all rows written in one batch."""
+    from rin.spend_writer import ROWS_PER_STATEMENT
+
+    statements = 12
+    db = tmp_path / "x.db"
+
+    async def main() -> int:
+        backend = SqliteBackend(db)
+        await backend.open()
+        await backend.write([row(i).values() for i in range(3)])  # the process is up and idle
+        assert backend.process is not None and backend.process.pid is not None
+        pid = backend.process.pid
+        before = _voluntary_switches(pid)
+        await backend.write([row(i).values() for i in range(3, 3 + statements * ROWS_PER_STATEMENT)])
+        switches = _voluntary_switches(pid) - before
+        await backend.close()
+        return switches
+
+    switches = asyncio.run(main())
+    assert count(db) == 3 + statements * ROWS_PER_STATEMENT
+    assert switches >= statements, f"{switches} voluntary switches for {statements} statements"
