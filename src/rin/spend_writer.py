@@ -25,6 +25,7 @@ import sys
 import time
 from decimal import Decimal
 from functools import lru_cache
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 import orjson
@@ -32,23 +33,46 @@ import orjson
 from rin.money import decimal_text
 
 _LENGTH = struct.Struct("!I")
-#: rows per INSERT statement. Every full chunk uses the same statement text, which sqlite3 prepares
-#: once and reuses; a batch's remainder goes through the one-row statement. (One statement for the
-#: whole batch was prepared anew for every batch size: 14-18 µs of the writer's CPU a row against
-#: 9.6 for fixed chunks, with batches of 400-500 rows of varying size.) 16 rows: ~150 µs of CPU.
+#: rows per INSERT statement. The same statement text every time but for a line's remainder, so
+#: sqlite3 prepares each once and reuses it. (One statement for the whole batch was prepared anew for
+#: every batch size: 14-18 µs of the writer's CPU a row against 9.6 for fixed chunks.) 16 rows take
+#: ~150 µs of CPU; rin.ledger.writer's FRAME_ROWS, the rows of a line, is a multiple of it.
 ROWS_PER_STATEMENT = 16
 #: the writer's sleep after each statement (s): Writer.write says why
 PAUSE = 0.00002
 
 
-def read_frame(stream: BinaryIO) -> Any:
-    """The next frame's document, or None at EOF (a torn frame counts as EOF)."""
+def read_body(stream: BinaryIO) -> bytes | None:
+    """The next frame's JSON text, or None at EOF (a torn frame counts as EOF)."""
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         return None
     (size,) = _LENGTH.unpack(head)
     body = stream.read(size)
-    return orjson.loads(body) if len(body) == size else None
+    return body if len(body) == size else None
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    """The next frame's document, or None at EOF."""
+    body = read_body(stream)
+    return None if body is None else orjson.loads(body)
+
+
+def batch_parts(body: bytes) -> tuple[int, Iterator[list[list[Any]]]]:
+    """A batch frame's seq, and its rows parsed a line at a time as they are written.
+
+    rin.ledger.writer puts each framing step's rows on a line of their own (JSON allows the
+    newlines; orjson's text has none inside values): parsing a 600-row batch in one call held the
+    writer's CPU for 0.6-2 ms after its sleep between batches, a line is ~64 rows. A frame on
+    one line is parsed whole."""
+    head, newline, rest = body.partition(b"\n")
+    if not newline:
+        seq, rows = orjson.loads(body)
+        return seq, iter([rows])
+    if not head.startswith(b"[") or not head.endswith(b",["):
+        raise ValueError(f"not a batch frame: {head[:40]!r}")
+    lines = rest.split(b"\n")[:-1]  # the last line closes the arrays
+    return int(head[1:-2]), (orjson.loads(b"[" + line.rstrip(b",") + b"]") for line in lines)
 
 
 def frame(document: Any, default: Any = None) -> bytes:
@@ -70,36 +94,39 @@ class Writer:
         return (f"INSERT OR IGNORE INTO spend_log ({', '.join(self.columns)}) VALUES "
                 + ", ".join([values] * count))
 
+    def params(self, rows: list[list[Any]]) -> list[Any]:
+        """The rows' values in one list, the cost (a decimal string) in its canonical text."""
+        params: list[Any] = []
+        cost = self.cost
+        for row in rows:
+            row[cost] = decimal_text(Decimal(row[cost]))
+            params.extend(row)
+        return params
+
     def connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 
-    def write(self, rows: list[list[Any]]) -> None:
-        """One transaction, the CPU given up for a moment after every statement: neither the
-        writer's niceness nor SCHED_IDLE holds across scheduling groups. With autogroup (a group a
-        session, Linux's default) or a cgroup a service, a client or upstream woken on the writer's
-        CPU waited until the writer's whole group had used its slice, up to the next tick (4 ms at
-        HZ=250): `perf sched` showed nginx and wrk waiting 2-3 ms behind 3-7 ms runs of this
-        process (bench/README.md, tail latency). A sleep ends every run within a statement's time
-        (~150 µs), whatever the groups. On any error the connection is dropped and made again next
-        time (after "disk I/O error" or a replaced file the old one may never recover)."""
+    def write(self, parts: Iterable[list[list[Any]]]) -> None:
+        """The rows of `parts` in one transaction, the CPU given up for a moment after every
+        statement: neither the writer's niceness nor SCHED_IDLE holds across scheduling groups.
+        With autogroup (a group a session, Linux's default) or a cgroup a service, a client or
+        upstream woken on the writer's CPU waited until the writer's whole group had used its
+        slice, up to the next tick (4 ms at HZ=250): `perf sched` showed nginx and wrk waiting 2-3
+        ms behind 3-7 ms runs of this process (bench/README.md, tail latency). A sleep ends every
+        run within a statement's time (~150 µs), whatever the groups. On any error the connection
+        is dropped and made again next time (after "disk I/O error" or a replaced file the old one
+        may never recover)."""
         db = self.db = self.db or self.connect()
         try:
-            params: list[Any] = []
-            width = len(self.columns)
-            for row in rows:
-                row[self.cost] = decimal_text(Decimal(row[self.cost]))
-                params.extend(row)
             db.execute("BEGIN IMMEDIATE")
-            full = len(rows) - len(rows) % ROWS_PER_STATEMENT
-            statement, step = self.insert(ROWS_PER_STATEMENT), ROWS_PER_STATEMENT * width
-            for start in range(0, full * width, step):
-                db.execute(statement, params[start:start + step])
-                time.sleep(PAUSE)
-            if full < len(rows):
-                db.executemany(self.insert(1), rows[full:])
+            for rows in parts:
+                for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                    chunk = rows[start:start + ROWS_PER_STATEMENT]
+                    db.execute(self.insert(len(chunk)), self.params(chunk))
+                    time.sleep(PAUSE)
             db.execute("COMMIT")
         except BaseException:
             try:
@@ -177,11 +204,11 @@ def main() -> int:
     if setup is None:
         return 0
     writer = Writer(setup["path"], float(setup["busy_timeout"]), list(setup["columns"]), int(setup["cost"]))
-    while (batch := read_frame(source)) is not None:
-        seq, rows = batch
+    while (body := read_body(source)) is not None:
+        seq, parts = batch_parts(body)
         before = cpu.waited()
         try:
-            writer.write(rows)
+            writer.write(parts)
             reply: Any = None
         except (sqlite3.Error, OSError, ArithmeticError, ValueError, TypeError) as err:
             reply = f"{type(err).__name__}: {err}"

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from rin.ledger.sqlite import SqliteBackend
@@ -142,15 +143,27 @@ def test_a_starved_writer_leaves_the_idle_class_for_the_next_batch() -> None:
 
 
 def test_a_batch_is_framed_in_steps_with_the_loop_free_between_them() -> None:
-    """The frame the writer process reads, byte for byte, built FRAME_ROWS rows at a time: other
-    tasks (the requests) run between the steps instead of waiting for the whole batch."""
+    """The frame the writer process reads, built FRAME_ROWS rows at a time: other tasks (the
+    requests) run between the steps instead of waiting for the whole batch. It is one JSON document
+    (the frame of [seq, rows] with newlines between the steps), which the writer parses a step at a
+    time and whole alike."""
     from rin.ledger.writer import FRAME_ROWS, _framed
-    from rin.spend_writer import frame
+    from rin.spend_writer import ROWS_PER_STATEMENT, batch_parts, frame
+
+    assert FRAME_ROWS % ROWS_PER_STATEMENT == 0
 
     async def main() -> None:
         for count in (0, 1, FRAME_ROWS - 1, FRAME_ROWS, FRAME_ROWS + 1, 4 * FRAME_ROWS):
             rows = [row(i).values() for i in range(count)]
-            assert await _framed(9, rows) == frame([9, rows], default=str)
+            framed = await _framed(9, rows)
+            expected = orjson.loads(frame([9, rows], default=str)[4:])
+            assert int.from_bytes(framed[:4], "big") == len(framed) - 4
+            assert orjson.loads(framed[4:]) == expected
+            seq, parts = batch_parts(framed[4:])
+            parts = list(parts)
+            assert seq == 9 and [r for part in parts for r in part] == expected[1]
+            assert len(parts) == max(1, -(-count // FRAME_ROWS))  # a step a line
+            assert batch_parts(frame([9, rows], default=str)[4:])[0] == 9  # one line: whole
         turns = 0
 
         async def other_task() -> None:

@@ -28,21 +28,22 @@ log = logging.getLogger("rin.ledger")
 QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
 
 
-#: rows framed per step: the event loop serves requests between steps. Framing a 500-row batch in
-#: one go held the loop for ~0.35 ms four times a second, which the requests waiting behind it saw
-#: (bench/README.md, tail latency)
+#: rows framed per step, and per line of the frame (the writer parses a line at a time): a multiple
+#: of spend_writer.ROWS_PER_STATEMENT. The event loop serves requests between steps: framing a
+#: 500-row batch in one go held the loop for ~0.35 ms four times a second, which the requests
+#: waiting behind it saw (bench/README.md, tail latency)
 FRAME_ROWS = 64
 
 
 async def _framed(seq: int, rows: list[Values]) -> bytes:
-    """frame([seq, rows]) as rin.spend_writer reads it, built FRAME_ROWS rows at a time with the loop
-    free in between; Decimal costs become their exact strings."""
+    """The frame of [seq, rows] as rin.spend_writer reads it, built FRAME_ROWS rows at a time with
+    the loop free in between, a step a line; Decimal costs become their exact strings."""
     parts = []
     for start in range(0, len(rows), FRAME_ROWS):
         if start:
             await asyncio.sleep(0)
         parts.append(orjson.dumps(rows[start:start + FRAME_ROWS], default=str)[1:-1])
-    body = b"[%d,[%s]]" % (seq, b",".join(parts))
+    body = b"[%d,[\n%s\n]]" % (seq, b",\n".join(parts))  # a step a line: spend_writer.batch_parts
     return len(body).to_bytes(4, "big") + body
 
 
