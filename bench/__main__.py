@@ -172,8 +172,8 @@ def run_gateway(spec_factory: Callable[[Path, int], Any], upstream: Upstream, wo
     spec = spec_factory(config, port)
     say(f"{spec.label}: starting `{' '.join(spec.argv)}` in {workdir}")
     with Gateway(spec, port, workdir, preexec=pin.for_server()) as gateway:
-        startup = gateway.start()
-        say(f"{spec.label}: first 200 after {startup:.2f} s")
+        startup, line = gateway.start_settled()
+        say(line)
         result = measure_target(spec.label, port, gateway.pid, args, pin.for_client())
         result.update(startup_s=startup, rss_mb=gateway.rss_mb())
         if not gateway.alive():

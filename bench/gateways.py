@@ -138,6 +138,27 @@ class Gateway:
             raise GatewayError(f"{self.spec.label} {err}\n{self.log_tail()}") from None
         return time.perf_counter() - began
 
+    def settle(self, share: float = 0.05, window: float = 0.5, limit: float = 30.0) -> float | None:
+        """Waits until the gateway's processes use under `share` of a core over `window` seconds:
+        a server still busy after its first answer (LiteLLM's proxy was seen at 93 % of a core for
+        a while after start, RIN loads its cached catalogue after binding) would spoil the first
+        run. Seconds waited, or None if it was still busy after `limit`."""
+        began = time.perf_counter()
+        while time.perf_counter() - began < limit:
+            before = cpu_seconds(self.pid)
+            time.sleep(window)
+            if cpu_seconds(self.pid) - before < share * window:
+                return time.perf_counter() - began
+        return None
+
+    def start_settled(self, limit: float = 30.0) -> tuple[float, str]:
+        """start() (its seconds), then settle(); and what happened, for the bench's log."""
+        startup = self.start()
+        settled = self.settle(limit=limit)
+        quiet = (f"still busy {limit:.0f} s later (its numbers may suffer)" if settled is None
+                 else f"idle {settled:.1f} s later")
+        return startup, f"{self.spec.label}: first 200 after {startup:.2f} s, {quiet}"
+
     @property
     def pid(self) -> int:
         assert self.process is not None

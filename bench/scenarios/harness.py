@@ -64,8 +64,7 @@ class Ctx:
         gateway = Gateway(spec, port, workdir)
         self.stack.enter_context(gateway)
         say(f"{spec.label}: starting `{' '.join(spec.argv[1:])}`")
-        startup = gateway.start()
-        say(f"{spec.label}: first 200 after {startup:.2f} s")
+        say(gateway.start_settled()[1])
         return gateway
 
     def load(self, gateway: Gateway, duration: float | None = None, concurrency: int | None = None,

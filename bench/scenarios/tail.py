@@ -127,17 +127,17 @@ def wrk_tail(port: int, concurrency: int, seconds: float, key: str, tag: str) ->
 def _floor(ctx: Ctx, api_base: str) -> Gateway:
     """The bare stack RIN runs on (uvicorn, httptools, uvloop, one aiohttp session relaying bytes):
     the same wakeups a request through RIN costs the machine, with none of RIN's work."""
-    return _beside(ctx, "floor", "floor", floor_spec, api_base)
+    return _beside(ctx, "floor", floor_spec, api_base)
 
 
 def _litellm(ctx: Ctx, api_base: str) -> Gateway | None:
     if not getattr(ctx.args, "litellm", False):
         return None
     ensure_litellm()
-    return _beside(ctx, "litellm", "LiteLLM", litellm_spec, api_base)
+    return _beside(ctx, "litellm", litellm_spec, api_base)
 
 
-def _beside(ctx: Ctx, folder: str, label: str, spec: Any, api_base: str) -> Gateway:
+def _beside(ctx: Ctx, folder: str, spec: Any, api_base: str) -> Gateway:
     """A gateway of `spec(config path, port)` relaying to `api_base`; it stops with the scenario."""
     workdir = ctx.tmp / folder
     workdir.mkdir()
@@ -146,7 +146,7 @@ def _beside(ctx: Ctx, folder: str, label: str, spec: Any, api_base: str) -> Gate
     port = free_port()
     gateway = Gateway(spec(path, port), port, workdir)
     ctx.stack.enter_context(gateway)
-    say(f"{label}: first 200 after {gateway.start():.2f} s")
+    say(gateway.start_settled()[1])
     return gateway
 
 
@@ -166,7 +166,7 @@ def _rin(ctx: Ctx, label: str, config: str, probe_out: Path | None = None, src: 
     spec.label, spec.auth_key = f"RIN ({label})", MASTER_KEY
     gateway = Gateway(spec, port, workdir)
     ctx.stack.enter_context(gateway)
-    say(f"{spec.label}: first 200 after {gateway.start():.2f} s")
+    say(gateway.start_settled()[1])
     return gateway
 
 
