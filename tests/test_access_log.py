@@ -108,3 +108,19 @@ def test_it_shows_whatever_the_log_level(caplog: pytest.LogCaptureFixture) -> No
     finally:
         root.setLevel(before)
     assert len(access(caplog)) == 1
+
+
+def test_a_refused_request_has_a_line_of_its_own_under_the_same_cap(caplog: pytest.LogCaptureFixture) -> None:
+    from rin.errors import AuthenticationFailed
+
+    clock = Clock()
+    log = AccessLog(2, clock=clock)
+    log.refused("r1", "POST", "/v1/chat/completions", AuthenticationFailed("Missing API key."))
+    log.write(state(2), None, "success", None, Decimal(0), None)
+    log.refused("r3", "GET", "/nope", AuthenticationFailed("Missing API key."))  # over the cap of 2
+    (line, _) = access(caplog)
+    assert {k: getattr(line, k) for k in ("request_id", "method", "path", "status", "http_status", "error")} == {
+        "request_id": "r1", "method": "POST", "path": "/v1/chat/completions", "status": "refused",
+        "http_status": 401, "error": "AuthenticationFailed"}
+    assert line.getMessage() == "request r1 POST /v1/chat/completions refused 401 AuthenticationFailed"
+    assert log.dropped == 1

@@ -2,7 +2,8 @@
 (`rin serve --access-log`, RIN_ACCESS_LOG=1), at most `rate` lines a second (RIN_ACCESS_LOG_RATE).
 Lines over the cap are dropped and counted (`rin_access_log_dropped_total` on /metrics), with one
 summary line a second saying how many. A line never carries a key: the virtual key's hash prefix
-at most. `Runtime.finished` calls `write` once per client request."""
+at most. `Runtime.finished` calls `write` once per client request that reached the pipeline; the
+app calls `refused` for one answered with an error before it did."""
 
 from __future__ import annotations
 
@@ -41,6 +42,22 @@ class AccessLog:
 
     def write(self, state: RequestState, usage: Usage | None, status: str, error: RinError | None,
               cost: Decimal, cache_hit: str | None) -> None:
+        if self._admit():
+            self._line(state, usage, status, error, cost, cache_hit)
+
+    def refused(self, request_id: str, method: str, path: str, error: RinError) -> None:
+        """A request answered with an error before it reached a model (no key, an unknown route,
+        a body that is not JSON, a key over its limits, the gateway at its in-flight limit): it
+        has no ledger row, but the operator sees it here."""
+        if not self._admit():
+            return
+        fields = {"request_id": request_id, "method": method, "path": path, "status": "refused",
+                  "http_status": error.status, "error": type(error).__name__}
+        log.info("request %s %s %s refused %d %s", request_id, method, path, error.status,
+                 type(error).__name__, extra=fields)
+
+    def _admit(self) -> bool:
+        """True if this second's cap has room for a line; else counts the drop."""
         now = self._clock()
         second = int(now)
         if second != self._second:
@@ -52,9 +69,9 @@ class AccessLog:
                 self._report_later(second, second + 1 - now)
             self._skipped += 1
             self.dropped += 1
-            return
+            return False
         self._written += 1
-        self._line(state, usage, status, error, cost, cache_hit)
+        return True
 
     def _line(self, state: RequestState, usage: Usage | None, status: str, error: RinError | None,
               cost: Decimal, cache_hit: str | None) -> None:

@@ -128,3 +128,43 @@ def test_the_access_log_is_capped_and_counts_what_it_drops(fake, tmp_path):
     assert f"rin_access_log_dropped_total {dropped}" in metrics
     assert all(s["skipped"] >= 1 and s["rate"] == rate and "skipped" in s["message"] for s in summaries)
     assert len({line["request_id"] for line in written}) == len(written)
+
+
+def test_requests_refused_before_any_model_have_access_lines_too(fake, tmp_path):
+    """No key, a wrong key, an unknown route, a body that is not JSON: each answered with its error
+    and one access line (status refused, the HTTP status, the error's class), none with a secret."""
+    gw = Gateway(logging_config(fake), tmp_path, env=KEYS, api_key=MASTER,
+                 args=["--log-format", "json", "--access-log"])
+    wrong = "sk-wrong-canary-9d2c41"
+    with gw:
+        asked = {
+            gw.request("POST", "/v1/chat/completions", {"model": "ok", "messages": MESSAGES},
+                       headers={"authorization": ""})[1]["x-rin-request-id"]: ("POST", "/v1/chat/completions", 401),
+            gw.request("POST", "/v1/chat/completions", {"model": "ok", "messages": MESSAGES},
+                       headers={"authorization": f"Bearer {wrong}"})[1]["x-rin-request-id"]: (
+                "POST", "/v1/chat/completions", 401),
+            gw.request("GET", "/v1/nothing-here")[1]["x-rin-request-id"]: ("GET", "/v1/nothing-here", 404),
+            gw.request("POST", "/v1/chat/completions", raw=b"{not json")[1]["x-rin-request-id"]: (
+                "POST", "/v1/chat/completions", 400),
+        }
+        status, headers, _ = gw.request("POST", "/v1/chat/completions", {"model": "ok", "messages": MESSAGES})
+        assert status == 200
+
+        def lines() -> dict[str, dict] | None:
+            found = {line["request_id"]: line for line in json_lines(gw)
+                     if line["logger"] == "rin.access" and line.get("request_id") in asked}
+            return found if len(found) == len(asked) else None
+
+        found = wait_for(lines)
+        assert found, gw.log()
+    for rid, (method, path, http_status) in asked.items():
+        line = found[rid]
+        assert (line["method"], line["path"], line["http_status"], line["status"]) == (
+            method, path, http_status, "refused")
+        assert line["message"] == f"request {rid} {method} {path} refused {http_status} {line['error']}"
+    served = [line for line in json_lines(gw) if line.get("request_id") == headers["x-rin-request-id"]
+              and line["logger"] == "rin.access"]
+    assert len(served) == 1 and served[0]["status"] == "success"  # one line, not a refused one as well
+    text = gw.log()
+    for secret in (*SECRETS, wrong):
+        assert secret not in text

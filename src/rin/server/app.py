@@ -130,10 +130,10 @@ class App:
         request_id = next_request_id()
         if self.in_flight >= self.max_in_flight:
             # overload: answer at once rather than queue without bound
-            await send_error(send, ServiceUnavailable(
-                f"RIN is at its limit of {self.max_in_flight} requests in flight "
-                "(general_settings.global_max_parallel_requests); retry shortly."),
-                [("x-rin-request-id", request_id), ("retry-after", "1")])
+            busy = ServiceUnavailable(f"RIN is at its limit of {self.max_in_flight} requests in flight "
+                                      "(general_settings.global_max_parallel_requests); retry shortly.")
+            self._refused(scope, request_id, busy)
+            await send_error(send, busy, [("x-rin-request-id", request_id), ("retry-after", "1")])
             return
         self.in_flight += 1
         path: str | None = None
@@ -156,6 +156,7 @@ class App:
                 scope["rin.key"] = self.authenticate(scope, path)
             await handler(self, scope, receive, send, request_id)
         except RinError as err:
+            self._refused(scope, request_id, err)
             codec = error_codec(path) if path is not None else None
             if codec is not None:
                 await send_codec_error(send, codec, err, [("x-rin-request-id", request_id)])
@@ -168,6 +169,14 @@ class App:
                                    [("x-rin-request-id", request_id)])
         finally:
             self.in_flight -= 1
+
+    def _refused(self, scope: dict[str, Any], request_id: str, err: RinError) -> None:
+        """The access log's line for a request answered with an error before any model (one that
+        reached the pipeline has its line from Runtime.finished, which answers its errors itself)."""
+        if self.rt.access_log is not None:
+            raw = scope.get("raw_path")
+            path = raw.decode("latin-1") if raw else scope.get("path", "")
+            self.rt.access_log.refused(request_id, scope.get("method", ""), path[:200], err)
 
     async def _key_spend(self, key_hash: str) -> Decimal:
         """A key's spend in its current window, including every request already answered."""
