@@ -125,6 +125,7 @@ def test_check_config_lists_tracing_and_unimplemented_callbacks(tmp_path: Path) 
     out = subprocess.run([sys.executable, "-m", "rin", "check-config", str(path)], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, check=True).stdout
     assert "tracing: OpenTelemetry to http://localhost:4318/v1/traces (http/protobuf)" in out
+    assert "sampler parentbased_always_on" in out
     assert "callbacks not implemented (ignored): datadog" in out
 
 
@@ -143,3 +144,23 @@ def test_general_settings_otel_turns_tracing_on_and_urls_hide_credentials(tmp_pa
     assert telemetry.otlp is not None
     line = describe(telemetry)
     assert "s3cret" not in line and "https://***@collector.example/v1/traces" in line
+
+
+@pytest.mark.parametrize("env, sampler, ratio, warned", [
+    ({}, "parentbased_always_on", 1.0, None),
+    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, "traceidratio", 0.25, None),
+    ({"OTEL_TRACES_SAMPLER": " ParentBased_TraceIdRatio ", "OTEL_TRACES_SAMPLER_ARG": "0"},
+     "parentbased_traceidratio", 0.0, None),
+    ({"OTEL_TRACES_SAMPLER": "always_off", "OTEL_TRACES_SAMPLER_ARG": "0.5"}, "always_off", 1.0, None),
+    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "25%"}, "traceidratio", 1.0,
+     "OTEL_TRACES_SAMPLER_ARG='25%' is not a ratio from 0 to 1"),
+    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"}, "traceidratio", 1.0,
+     "OTEL_TRACES_SAMPLER_ARG='1.5' is not a ratio from 0 to 1"),
+    ({"OTEL_TRACES_SAMPLER": "jaeger_remote"}, "parentbased_always_on", 1.0,
+     "OTEL_TRACES_SAMPLER='jaeger_remote' is not one RIN implements"),
+])
+def test_the_sampler_variables_as_the_sdk_reads_them(tmp_path: Path, env, sampler, ratio, warned) -> None:
+    config = load(tmp_path, "litellm_settings:\n  callbacks: [otel]\n", env=env)
+    assert (config.telemetry.sampler, config.telemetry.ratio) == (sampler, ratio)
+    notes = [w for w in config.warnings if "OTEL_TRACES_SAMPLER" in w]
+    assert (notes == []) if warned is None else any(warned in w for w in notes), notes

@@ -236,3 +236,25 @@ def test_cache_hits_and_budget_fallbacks_are_traced(fake, tmp_path):
     assert request.attributes["rin.fallback_from"] == "capped"
     assert request.attributes["rin.fallback.reason"] == "budget"
     assert upstream_traceparents(fake, "trace-capped") == []  # refused before any call
+
+
+def test_otel_traces_sampler_keeps_the_share_of_traces_it_names_and_forwards_only_those(fake, tmp_path):
+    """OTEL_TRACES_SAMPLER=traceidratio, OTEL_TRACES_SAMPLER_ARG=0.5: a trace id whose low 64 bits
+    are under half of 2^64 is traced (and its context goes upstream) whatever the client's sampled
+    flag says; one over it is not, even flagged sampled."""
+    fake.reset()
+    kept_trace, dropped_trace = "0af7651916cd43dd" + "0000000000000abc", "0af7651916cd43dd" + "ffffffffffff0abc"
+    with OtlpHttpCollector() as collector, Gateway(
+            config(fake, callbacks=["otel"]), tmp_path,
+            env={**KEYS, **FAST, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+                 "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}) as gw:
+        dropped = chat(gw, "backup", traceparent=f"00-{dropped_trace}-{CLIENT_SPAN}-01")
+        kept = chat(gw, "backup", traceparent=f"00-{kept_trace}-{CLIENT_SPAN}-00")
+        assert dropped[0] == kept[0] == 200
+        spans = collector.wait_for(lambda got: len(of_request(got, kept[1]["x-rin-request-id"])) == 2)
+        # the kept request's spans arrived; the dropped one's, sent before it, would have come with them
+        assert of_request(spans, dropped[1]["x-rin-request-id"]) == []
+    request, attempt = sorted(of_request(spans, kept[1]["x-rin-request-id"]), key=lambda s: s.kind)
+    assert request.trace_id == kept_trace and request.parent_id == CLIENT_SPAN
+    sent = upstream_traceparents(fake, "trace-backup")
+    assert sent == ["", f"00-{kept_trace}-{attempt.span_id}-01"]  # in request order; sampled from here on

@@ -124,6 +124,10 @@ class TelemetrySettings:
     queue_size: int = 2048
     #: OTEL_BSP_SCHEDULE_DELAY: milliseconds between exports
     schedule_delay_ms: int = 5000
+    #: OTEL_TRACES_SAMPLER (one of rin.config.telemetry.SAMPLERS) and, for the ratio samplers,
+    #: OTEL_TRACES_SAMPLER_ARG: which requests are traced
+    sampler: str = "parentbased_always_on"
+    ratio: float = 1.0
 
     @property
     def enabled(self) -> bool:

@@ -5,7 +5,8 @@
     general_settings.otel: true                      (LiteLLM's switch, same as callbacks: ["otel"])
     OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT              also turns OpenTelemetry on by itself
     OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL / _HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
-    OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER=none      read as the OpenTelemetry SDK reads them
+    OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER=none,
+    OTEL_TRACES_SAMPLER / _ARG, OTEL_BSP_*           read as the OpenTelemetry SDK reads them
     LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY / LANGFUSE_HOST
     general_settings.otel_log_content: true           prompts and answers in spans (RIN's switch),
                                                       unless litellm_settings.turn_off_message_logging
@@ -40,6 +41,10 @@ LANGFUSE_HOST = "https://cloud.langfuse.com"
 _OTLP_HTTP = "http://localhost:4318"
 _OTLP_GRPC = "http://localhost:4317"
 _PROTOCOLS = ("http/protobuf", "grpc")
+#: OTEL_TRACES_SAMPLER's values RIN implements (the SDK's built-in ones): parent-based ones follow
+#: a client's traceparent, the ratio ones (OTEL_TRACES_SAMPLER_ARG) keep that share of trace ids
+SAMPLERS = ("always_on", "always_off", "traceidratio",
+            "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio")
 
 
 def telemetry_settings(lit: Mapping[str, Any], general: Mapping[str, Any], env: Mapping[str, str],
@@ -67,7 +72,9 @@ def telemetry_settings(lit: Mapping[str, Any], general: Mapping[str, Any], env: 
     quiet = lit.get("turn_off_message_logging")
     turned_off = _flag(quiet, ("litellm_settings", "turn_off_message_logging"), problems)
     service, resource = _resource(env)
+    sampler, ratio = _sampler(env, problems)
     return TelemetrySettings(
+        sampler=sampler, ratio=ratio,
         queue_size=_positive(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048, problems),
         schedule_delay_ms=_positive(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, problems),
         otlp=otlp, langfuse=langfuse, service_name=service, resource=resource,
@@ -76,6 +83,30 @@ def telemetry_settings(lit: Mapping[str, Any], general: Mapping[str, Any], env: 
                           problems, 'a list of tags, e.g. ["rin", "production"]')),
         unsupported=tuple(sorted(every - _OTEL - _LANGFUSE - _BUILT_IN)),
     )
+
+
+def _sampler(env: Mapping[str, str], problems: Problems) -> tuple[str, float]:
+    """OTEL_TRACES_SAMPLER and its ratio; what the SDK does with a value it doesn't know (the
+    default, parent-based always-on) with a note naming the values it takes."""
+    name = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or "parentbased_always_on"
+    if name not in SAMPLERS:
+        problems.note(f"OpenTelemetry: OTEL_TRACES_SAMPLER={name[:40]!r} is not one RIN implements "
+                      f"({', '.join(SAMPLERS)}); using parentbased_always_on")
+        return "parentbased_always_on", 1.0
+    if not name.endswith("traceidratio"):
+        return name, 1.0
+    text = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    if not text:
+        return name, 1.0
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        problems.note(f"OpenTelemetry: OTEL_TRACES_SAMPLER_ARG={text[:20]!r} is not a ratio from 0 to 1 "
+                      f"(e.g. 0.25 to trace a quarter of the requests); using 1.0")
+        return name, 1.0
+    return name, ratio
 
 
 def _names(value: Any, path: KeyPath, problems: Problems,

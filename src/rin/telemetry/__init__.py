@@ -59,7 +59,9 @@ def describe(settings: TelemetrySettings) -> str:
     if not parts:
         return "off"
     content = "with" if settings.log_content else "without"
-    return f"{'; '.join(parts)}; service {settings.service_name!r}, {content} prompts and answers"
+    sampler = settings.sampler + (f" {settings.ratio:g}" if settings.sampler.endswith("traceidratio") else "")
+    return (f"{'; '.join(parts)}; service {settings.service_name!r}, {content} prompts and answers, "
+            f"sampler {sampler}")
 
 
 def _public(url: str) -> str:

@@ -13,8 +13,9 @@ fit in a destination's queue (a collector down) is dropped before anything is ma
 path only takes ids, timestamps and references (measured in the gateway: ~10-20 µs of CPU a request
 while the collector is down, against ~100 µs with the SDK's live `Span`, which validates each
 attribute under a lock as it is set). Ids are W3C ones from `random`, as the SDK's
-RandomIdGenerator makes them; parent-based sampling: a client's unsampled traceparent is not
-traced (nor forwarded), everything else is.
+RandomIdGenerator makes them. Sampling as OTEL_TRACES_SAMPLER says (`Sampler`; by default parent-based
+always-on: a client's unsampled traceparent is not traced, everything else is); a request not
+sampled has no spans, and no traceparent goes upstream for it.
 """
 
 from __future__ import annotations
@@ -48,11 +49,37 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 _OK = Status(StatusCode.UNSET)
 
 
+#: the low 64 bits of a trace id, which the ratio samplers compare (as the SDK's TraceIdRatioBased)
+_LOW_64 = (1 << 64) - 1
+
+
+class Sampler:
+    """OTEL_TRACES_SAMPLER's decision for one request, as the SDK's built-in samplers make it:
+    `parentbased_*` follow a client traceparent's sampled flag and use their root sampler without
+    one; `traceidratio` keeps a trace when its id's low 64 bits are under ratio x 2^64, so every
+    service sampling by the same ratio keeps the same traces."""
+
+    __slots__ = ("parent_based", "root", "bound")
+
+    def __init__(self, name: str, ratio: float = 1.0) -> None:
+        self.parent_based = name.startswith("parentbased_")
+        self.root = name.removeprefix("parentbased_")
+        self.bound = round(ratio * (_LOW_64 + 1))
+
+    def __call__(self, trace_id: int, parent_id: int, parent_sampled: bool) -> bool:
+        if self.parent_based and parent_id:
+            return parent_sampled
+        if self.root == "traceidratio":
+            return (trace_id & _LOW_64) < self.bound
+        return self.root == "always_on"
+
+
 class Tracing:
     """Built once per process from the startup config (a reload does not change destinations)."""
 
     def __init__(self, settings: TelemetrySettings) -> None:
         self.settings = settings
+        self.sample = Sampler(settings.sampler, settings.ratio)
         self.resource = Resource.create({**settings.resource, "service.name": settings.service_name,
                                          "service.version": __version__})
         self.scope = InstrumentationScope("rin", __version__)
@@ -81,11 +108,11 @@ class Tracing:
             elif name == b"tracestate":
                 state = value.decode("latin-1")
         trace_id, parent_id, flags = _parse(parent) if parent else (0, 0, 1)
-        if parent_id and not flags & 1:
-            return  # the caller decided not to sample this trace
         if not trace_id:
             trace_id, parent_id, flags, state = _random_id(128), 0, 1, None
-        req.trace = RequestTrace(self, trace_id, parent_id, flags, state if parent_id else None, route)
+        if not self.sample(trace_id, parent_id, bool(flags & 1)):
+            return
+        req.trace = RequestTrace(self, trace_id, parent_id, flags | 1, state if parent_id else None, route)
 
     def close(self) -> None:
         """Flushes what waits, within CLOSE_WAIT seconds: a hanging collector can't hold up exit."""
