@@ -8,6 +8,8 @@ import re
 import socket
 from typing import Any
 
+import anthropic
+import orjson
 import pytest
 
 from tests.e2e.conftest import KEYS, deployment
@@ -119,6 +121,8 @@ def test_grpc_export_with_the_standard_variables_and_a_stream(fake, tmp_path):
     (attempt,) = [s for s in of_request(spans, rid) if s.kind == CLIENT]
     assert not request.parent_id and attempt.parent_id == request.span_id  # a new trace
     assert request.attributes["rin.stream"] is True and request.attributes["gen_ai.response.model"]
+    assert request.attributes["gen_ai.response.finish_reasons"] == ["stop"]  # read off the relayed chunks
+    assert "gen_ai.output.messages" not in request.attributes  # content logging is off
     assert attempt.end <= request.end
     (sent,) = upstream_traceparents(fake, "trace-backup")
     assert sent[:-3] == f"00-{request.trace_id}-{attempt.span_id}" and int(sent[-2:], 16) & 1  # sampled
@@ -139,7 +143,12 @@ def test_langfuse_gets_generations_with_basic_auth_and_no_collector_headers(fake
         status, headers, _ = chat(gw, "primary")
         assert status == 200
         rid = headers["x-rin-request-id"]
-        spans = langfuse.wait_for(lambda got: len(of_request(got, rid)) == 3)
+        claude = anthropic.Anthropic(base_url=gw.base_url, api_key="sk-anything", max_retries=0)
+        with claude.messages.stream(model="backup", max_tokens=64, messages=MESSAGES) as stream:
+            streamed_text = "".join(stream.text_stream)
+            streamed_id = stream.response.headers["x-rin-request-id"]
+        assert streamed_text
+        spans = langfuse.wait_for(lambda got: len(of_request(got, rid)) == 3 and of_request(got, streamed_id))
         sent_headers = list(langfuse.headers)
     expected = "Basic " + base64.b64encode(f"pk-lf-test:{secret}".encode()).decode()
     assert all(h["authorization"] == expected for h in sent_headers)
@@ -156,6 +165,12 @@ def test_langfuse_gets_generations_with_basic_auth_and_no_collector_headers(fake
     assert a["langfuse.observation.metadata.deployment"] == "openai/trace-backup"
     assert "Say hello" in a["langfuse.observation.input"] and a["langfuse.observation.output"]
     assert generation.end > generation.start  # Langfuse's latency
+    # a streamed answer, through the Anthropic protocol: its text and stop reason, as the client saw them
+    (streamed,) = [s for s in of_request(spans, streamed_id) if s.kind == SERVER]
+    b = streamed.attributes
+    assert b["rin.stream"] is True and b["gen_ai.response.finish_reasons"] == ["end_turn"]
+    assert orjson.loads(b["langfuse.observation.output"]) == [{"role": "assistant", "content": streamed_text}]
+    assert b["gen_ai.output.messages"] == b["langfuse.observation.output"]
     assert {s.attributes["langfuse.observation.type"] for s in of_request(spans, rid) if s.kind == CLIENT} == {"span"}
     no_secret_in(spans, secret, KEYS["OPENAI_API_KEY"], "collector-only")
 

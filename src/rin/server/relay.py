@@ -112,6 +112,7 @@ async def relay(
         lambda w: None if w.cancelled() else loop.call_later(drain, opened.response.close))
     parser, decoder, frames = opened.parser, opened.decoder, codec.frames
     relayed = 0
+    view = req.trace.stream_view() if req.trace is not None else None  # the trace's finish reasons, text
 
     async def emit(payloads: list[bytes]) -> None:
         nonlocal relayed
@@ -119,6 +120,8 @@ async def relay(
             relayed += len(payloads)
             if recorder is not None:
                 recorder.add(payloads)
+            if view is not None:
+                view.see(payloads)
             await send({"type": "http.response.body", "body": frames(payloads), "more_body": True})
 
     try:
@@ -141,6 +144,8 @@ async def relay(
         end = codec.stream_end(parser, req)
         if recorder is not None and codec.framed and end:
             recorder.add([end])
+        if view is not None and end:
+            view.see([end])
         await send({"type": "http.response.body", "body": end, "more_body": False})
         return "success", None, relayed
     except UpstreamError as err:

@@ -207,11 +207,11 @@ def prompt_content(req: ChatRequest) -> str | None:
     """The prompt, as JSON (the client's own body's prompt fields), or None if it has none."""
     body = req.native if req.native is not None else req.body
     picked = {k: body[k] for k in _INPUT_FIELDS if k in body}
-    return _clip(orjson.dumps(picked)) if picked else None
+    return clip(orjson.dumps(picked)) if picked else None
 
 
 def answer_content(answer: Any) -> str | None:
-    """The answer's messages as JSON, for non-streamed answers (a stream's text is not kept)."""
+    """The answer's messages as JSON, for non-streamed answers (a stream's: StreamView.content)."""
     if not isinstance(answer, ChatResult):
         return None
     data = answer_data(answer)
@@ -227,10 +227,10 @@ def answer_content(answer: Any) -> str | None:
         picked = data["text"]
     else:
         return None
-    return _clip(orjson.dumps(picked))
+    return clip(orjson.dumps(picked))
 
 
-def _clip(raw: bytes) -> str:
+def clip(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     return text if len(text) <= CONTENT_LIMIT else text[:CONTENT_LIMIT] + "…"
 

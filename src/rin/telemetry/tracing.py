@@ -39,6 +39,7 @@ from rin.config.resolved import TelemetrySettings
 from rin.errors import RinError
 from rin.telemetry import attributes as A
 from rin.telemetry.export import Counts, Gate, LangfuseExporter, otlp_exporter
+from rin.telemetry.stream_view import StreamView
 from rin.types import ChatRequest, Deployment, UpstreamRequest, Usage
 
 log = logging.getLogger("rin.telemetry")
@@ -130,7 +131,8 @@ class Tracing:
 class RequestTrace:
     """One client request's spans; `ChatRequest.trace` while tracing is on."""
 
-    __slots__ = ("tracing", "trace_id", "span_id", "parent_id", "flags", "state", "start", "route", "attempts")
+    __slots__ = ("tracing", "trace_id", "span_id", "parent_id", "flags", "state", "start", "route", "attempts",
+                 "stream")
 
     # no reference to the request: it holds this (req.trace), and a cycle would outlive the request
     def __init__(self, tracing: Tracing, trace_id: int, parent_id: int, flags: int, state: str | None,
@@ -146,6 +148,13 @@ class RequestTrace:
         self.route = route
         #: (span id, start ns, deployment, attempt number) per upstream attempt, in call order
         self.attempts: list[tuple[int, int, Deployment, int]] = []
+        #: what the relayed stream said of itself (stream_view), if the answer was streamed
+        self.stream: StreamView | None = None
+
+    def stream_view(self) -> StreamView:
+        """A view for rin.server.relay to show the stream's payloads as it relays them."""
+        self.stream = StreamView(self.tracing.settings.log_content)
+        return self.stream
 
     def attempt(self, build: Callable[[ChatRequest, Deployment], UpstreamRequest], req: ChatRequest,
                 dep: Deployment) -> UpstreamRequest:
@@ -178,6 +187,8 @@ class RequestTrace:
         def attributes() -> dict[str, Any]:
             attrs = A.request_start(state.request, self.route)
             attrs.update(A.request_end(state, usage, status, error, cost, source, cache_hit))
+            if self.stream is not None and self.stream.reasons:
+                attrs["gen_ai.response.finish_reasons"] = self.stream.reasons
             if tracing.langfuse:
                 attrs.update(A.langfuse_request(state, tracing.settings.tags))
             if tracing.settings.log_content:
@@ -193,7 +204,8 @@ class RequestTrace:
                 gate.put(span)
 
     def _content(self, state: Any, attrs: dict[str, Any]) -> None:
-        prompt, answer = A.prompt_content(state.request), A.answer_content(state.answer)
+        prompt = A.prompt_content(state.request)
+        answer = self.stream.content() if self.stream is not None else A.answer_content(state.answer)
         for value, names in ((prompt, ("gen_ai.input.messages", "langfuse.observation.input")),
                              (answer, ("gen_ai.output.messages", "langfuse.observation.output"))):
             if value is not None:
