@@ -142,12 +142,13 @@ class Gateway:
         """Waits until the gateway's processes use under `share` of a core over `window` seconds:
         a server still busy after its first answer (LiteLLM's proxy was seen at 93 % of a core for
         a while after start, RIN loads its cached catalogue after binding) would spoil the first
-        run. Seconds waited, or None if it was still busy after `limit`."""
+        run. Seconds waited, or None if it was still busy after `limit` (or died)."""
         began = time.perf_counter()
-        while time.perf_counter() - began < limit:
+        while time.perf_counter() - began < limit and self.alive():
             before = cpu_seconds(self.pid)
             time.sleep(window)
-            if cpu_seconds(self.pid) - before < share * window:
+            used = cpu_seconds(self.pid) - before
+            if 0 <= used < share * window and self.alive():  # < 0: a process of the tree ended, measure again
                 return time.perf_counter() - began
         return None
 
@@ -155,7 +156,7 @@ class Gateway:
         """start() (its seconds), then settle(); and what happened, for the bench's log."""
         startup = self.start()
         settled = self.settle(limit=limit)
-        quiet = (f"still busy {limit:.0f} s later (its numbers may suffer)" if settled is None
+        quiet = (f"not idle within {limit:.0f} s (busy or gone: its numbers may suffer)" if settled is None
                  else f"idle {settled:.1f} s later")
         return startup, f"{self.spec.label}: first 200 after {startup:.2f} s, {quiet}"
 

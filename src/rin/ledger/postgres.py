@@ -29,9 +29,8 @@ from rin.ledger.backend import (
     where,
 )
 from rin.ledger.postgres_migrations import migrate
-from rin.ledger.row import COLUMNS, Values, iso_utc
+from rin.ledger.row import COLUMNS, QUOTED as _QUOTED, Values, iso_utc
 
-_QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
 _INSERT = (f"INSERT INTO spend_log ({', '.join(_QUOTED)}) "
            f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) "
            "ON CONFLICT (request_id) DO NOTHING")

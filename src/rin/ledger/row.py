@@ -27,6 +27,8 @@ COLUMNS: tuple[str, ...] = (
     "deployment_id", "error_type", "cached_tokens", "reasoning_tokens", "endpoint", "billed_quantity",
     "billed_unit",
 )
+#: the columns as SQL names ("user" is a keyword in PostgreSQL, and quoted in SQLite too)
+QUOTED: tuple[str, ...] = tuple('"user"' if c == "user" else c for c in COLUMNS)
 
 
 def iso_utc(moment: datetime) -> str:

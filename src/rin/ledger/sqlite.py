@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from functools import lru_cache
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -24,13 +23,13 @@ import orjson
 from rin.ledger.backend import (
     KEY_COLUMNS, Filters, LedgerUnavailable, ReportBy, report_row, sort_report, where, yield_cpu,
 )
-from rin.ledger.row import COLUMNS, COST, Values, decimal_text, iso_utc
+from rin.ledger.row import COLUMNS, COST, QUOTED as _QUOTED, Values, decimal_text, iso_utc
 from rin.ledger.sqlite_migrations import migrate
 from rin.ledger.writer import WriterProcess
+from rin.spend_writer import insert_statement
 
 T = TypeVar("T")
 
-_QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
 _INSERT = (f"INSERT OR IGNORE INTO spend_log ({', '.join(_QUOTED)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
 _SELECT = f"SELECT {', '.join(_QUOTED)} FROM spend_log"
@@ -46,11 +45,8 @@ _AGGREGATES = ("COUNT(*), SUM(status = 'error'), SUM(cost_source = 'unpriced'), 
 _ROWS_PER_STATEMENT = 32766 // len(COLUMNS) // 2
 
 
-@lru_cache(maxsize=64)
 def _insert_many(count: int) -> str:
-    values = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-    return (f"INSERT OR IGNORE INTO spend_log ({', '.join(_QUOTED)}) VALUES "
-            + ", ".join([values] * count))
+    return insert_statement(_QUOTED, count)
 
 
 def _flat_params(rows: list[Values]) -> list[Any]:

@@ -19,13 +19,12 @@ from typing import Any
 import orjson
 
 from rin.ledger.backend import LedgerUnavailable
-from rin.ledger.row import COLUMNS, COST, Values
+from rin.ledger.row import COST, QUOTED, Values
 from rin.spend_writer import frame
 
 log = logging.getLogger("rin.ledger")
 
 #: column names as SQL (user is a keyword)
-QUOTED = ['"user"' if c == "user" else c for c in COLUMNS]
 
 
 #: rows framed per step, and per line of the frame (the writer parses a line at a time): a multiple
@@ -105,7 +104,7 @@ class WriterProcess:
             raise LedgerUnavailable(f"{self.label}: cannot start the ledger's writer process") from err
         assert proc.stdin is not None
         proc.stdin.write(frame({"path": str(self.path), "busy_timeout": self.busy_timeout,
-                                "columns": QUOTED, "cost": COST}))
+                                "columns": list(QUOTED), "cost": COST}))
         self._proc = proc
         return proc
 

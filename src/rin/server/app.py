@@ -78,6 +78,12 @@ def _bearer(scope: dict[str, Any]) -> str | None:
     return None
 
 
+def _raw_path(scope: dict[str, Any]) -> str:
+    """The path as the client sent it (no query string): routes and auth are decided on it."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope.get("path", "")
+
+
 def _header(scope: dict[str, Any], wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
         if name == wanted:
@@ -140,8 +146,7 @@ class App:
         try:
             # routes and auth are decided on the raw path: no percent-decoding, no normalising,
             # so "/v1/chat%2Fcompletions" or "/health/../v1/models" is simply not a route
-            raw = scope.get("raw_path")
-            path = raw.decode("latin-1") if raw else scope["path"]
+            path = _raw_path(scope)
             methods = self.routes.get(path)
             if methods is None and path.startswith(RESPONSE_PREFIXES):
                 methods = _STORED_RESPONSE
@@ -171,12 +176,10 @@ class App:
             self.in_flight -= 1
 
     def _refused(self, scope: dict[str, Any], request_id: str, err: RinError) -> None:
-        """The access log's line for a request answered with an error before any model (one that
-        reached the pipeline has its line from Runtime.finished, which answers its errors itself)."""
+        """The access log's line for a request answered with an error before the pipeline (which
+        answers its own errors, each request's line coming from Runtime.finished)."""
         if self.rt.access_log is not None:
-            raw = scope.get("raw_path")
-            path = raw.decode("latin-1") if raw else scope.get("path", "")
-            self.rt.access_log.refused(request_id, scope.get("method", ""), path[:200], err)
+            self.rt.access_log.refused(request_id, scope.get("method", ""), _raw_path(scope)[:200], err)
 
     async def _key_spend(self, key_hash: str) -> Decimal:
         """A key's spend in its current window, including every request already answered."""
