@@ -175,3 +175,75 @@ def _handler(entra: FakeEntra) -> type[BaseHTTPRequestHandler]:
             return None
 
     return Handler
+
+
+class FakeManagedIdentity:
+    """Azure App Service's managed identity endpoint on 127.0.0.1 (plain HTTP, as App Service's own
+    `IDENTITY_ENDPOINT` is a localhost URL), from learn.microsoft.com's "Use managed identities for App
+    Service": `GET {IDENTITY_ENDPOINT}?resource=R&api-version=2019-08-01[&client_id=C]` with the header
+    `X-IDENTITY-HEADER: {IDENTITY_HEADER}`; the answer is `{"access_token", "expires_on" (epoch seconds,
+    a string), "resource", "token_type": "Bearer", "client_id"}`. A wrong header is 401, an unknown
+    user-assigned client id 400 `{"statusCode": 400, "message": "No Managed Identity found ..."}`.
+
+        with FakeManagedIdentity(client_ids=("mi-user",)) as mi:
+            mi.env                            # {"IDENTITY_ENDPOINT": ..., "IDENTITY_HEADER": ...}
+            mi.tokens, mi.requests            # tokens issued; (query, X-IDENTITY-HEADER) per request
+    """
+
+    def __init__(self, client_ids: tuple[str, ...] = (), expires_in: int = 3600) -> None:
+        self.client_ids, self.expires_in = client_ids, expires_in
+        self.header = f"mi-header-{uuid.uuid4().hex[:12]}"
+        self.tokens: list[str] = []
+        self.requests: list[tuple[dict[str, str], str | None]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _mi_handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-msi", daemon=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"IDENTITY_ENDPOINT": f"http://127.0.0.1:{self._server.server_address[1]}/msi/token",
+                "IDENTITY_HEADER": self.header}
+
+    def __enter__(self) -> FakeManagedIdentity:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def answer(self, path: str, header: str | None) -> tuple[int, dict[str, Any]]:
+        route, _, raw = path.partition("?")
+        query = {k: v[0] for k, v in parse_qs(raw).items()}
+        self.requests.append((query, header))
+        if route != "/msi/token" or query.get("api-version") != "2019-08-01" or not query.get("resource"):
+            return 400, {"statusCode": 400, "message": "The request is missing resource or api-version (fake)."}
+        if header != self.header:
+            return 401, {"statusCode": 401, "message": "The X-IDENTITY-HEADER is missing or wrong."}
+        client_id = query.get("client_id")
+        if client_id is not None and client_id not in self.client_ids:
+            return 400, {"statusCode": 400, "message": "No Managed Identity found for specified "
+                                                        "ClientId/ResourceId/PrincipalId.", "correlationId": str(uuid.uuid4())}
+        token = f"mi-token-{len(self.tokens) + 1}-{uuid.uuid4().hex[:8]}"
+        self.tokens.append(token)
+        return 200, {"access_token": token, "expires_on": str(int(datetime.datetime.now().timestamp()) + self.expires_in),
+                     "resource": query["resource"], "token_type": "Bearer",
+                     "client_id": client_id or "system-assigned-identity"}
+
+
+def _mi_handler(mi: FakeManagedIdentity) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            status, body = mi.answer(self.path, self.headers.get("X-IDENTITY-HEADER"))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            return None
+
+    return Handler

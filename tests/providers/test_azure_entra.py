@@ -21,7 +21,7 @@ from rin.errors import CredentialRefreshFailed
 from rin.providers import PROVIDERS
 from rin.types import ChatRequest
 from tests.e2e.conftest import KEYS, deployment
-from tests.fakes.entra import COGNITIVE_SCOPE, FakeEntra
+from tests.fakes.entra import COGNITIVE_SCOPE, FakeEntra, FakeManagedIdentity
 from tests.gateway import Gateway
 
 SECRET = "entra-canary-Zq8~secret-4411"
@@ -90,9 +90,8 @@ def test_token_refresh_setting_uses_the_azure_variables_when_nothing_else_is_giv
     assert config.litellm.enable_azure_ad_token_refresh and config.deployments[0].credential is not None
     [dep] = load(tmp_path, text, {**env, "AZURE_API_KEY": "k"}).deployments
     assert dep.credential is None and dep.api_key.get() == "k"
-    [dep] = load(tmp_path, text, {"AZURE_TENANT_ID": TENANT}).deployments
-    assert dep.disabled_reason == ("litellm_settings.enable_azure_ad_token_refresh is on but "
-                                   "AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are not set")
+    [dep] = load(tmp_path, text, {"AZURE_TENANT_ID": TENANT}).deployments  # no secret: the default chain
+    assert dep.disabled_reason is None and dep.credential.label == "Entra ID DefaultAzureCredential chain"
     [dep] = load(tmp_path, AZURE_HEAD, env).deployments  # the setting off: the variables are not used
     assert dep.disabled_reason == "AZURE_API_KEY is not set"
 
@@ -227,3 +226,52 @@ def test_without_azure_identity_the_deployment_is_disabled_naming_the_extra(tmp_
     assert row["status"] == "unavailable"
     assert row["reason"] == "Entra ID tokens need the azure-identity package: pip install 'rin[azure]'"
     assert SECRET.encode() not in done.stdout + done.stderr
+
+
+# enable_azure_ad_token_refresh without an app secret: the host's managed identity, or another credential
+
+
+def test_the_refresh_setting_without_a_secret_picks_the_credential_the_variables_point_to(tmp_path):
+    text = AZURE_HEAD + "litellm_settings:\n  enable_azure_ad_token_refresh: true\n"
+    labels = {
+        "user-assigned identity": ({"AZURE_CLIENT_ID": "mi-user"}, "Entra ID managed identity mi-user"),
+        "named": ({"AZURE_CREDENTIAL": "ManagedIdentityCredential"}, "Entra ID managed identity"),
+        "nothing set": ({}, "Entra ID DefaultAzureCredential chain"),
+        "workload identity": ({"AZURE_FEDERATED_TOKEN_FILE": str(tmp_path / "token"), "AZURE_CLIENT_ID": "c",
+                               "AZURE_TENANT_ID": "t"}, "Entra ID DefaultAzureCredential chain"),
+    }
+    for case, (env, label) in labels.items():
+        [dep] = load(tmp_path, text, env).deployments
+        assert dep.disabled_reason is None and dep.credential is not None, case
+        assert dep.credential.label == label, case
+    [dep] = load(tmp_path, text, {"AZURE_CREDENTIAL": "AzureCliCredentialz"}).deployments
+    assert dep.disabled_reason.startswith("AZURE_CREDENTIAL='AzureCliCredentialz' is not one RIN knows: ")
+    [dep] = load(tmp_path, text, {"AZURE_CREDENTIAL": "CertificateCredential", "AZURE_CLIENT_ID": "c"}).deployments
+    assert dep.disabled_reason == ("AZURE_CREDENTIAL=CertificateCredential needs AZURE_TENANT_ID, "
+                                   "AZURE_CERTIFICATE_PATH")
+    [dep] = load(tmp_path, text, {"AZURE_CREDENTIAL": "ClientSecretCredential", "AZURE_CLIENT_ID": "c"}).deployments
+    assert dep.disabled_reason == ("litellm_settings.enable_azure_ad_token_refresh is on but "
+                                   "AZURE_TENANT_ID, AZURE_CLIENT_SECRET are not set")
+
+
+@needs_azure_identity
+@pytest.mark.parametrize("identity", ["user-assigned", "default chain"])
+def test_the_hosts_managed_identity_token_reaches_azure(fake, tmp_path, identity):
+    """App Service's managed identity endpoint (IDENTITY_ENDPOINT / IDENTITY_HEADER), asked for the
+    Cognitive Services resource: through ManagedIdentityCredential for a user-assigned identity
+    (AZURE_CLIENT_ID), through azure.identity's default chain with nothing else set."""
+    config = {"model_list": [deployment("az", "azure/deploy-4o", fake.azure_base, None, api_version="2024-10-21")],
+              "litellm_settings": {"enable_azure_ad_token_refresh": True}}
+    with FakeManagedIdentity(client_ids=("mi-user",)) as mi:
+        env = {**KEYS, **mi.env, **({"AZURE_CLIENT_ID": "mi-user"} if identity == "user-assigned" else {})}
+        with Gateway(config, tmp_path / "gw", env=env) as gw:
+            fake.reset()
+            status, headers, body = chat(gw, "az")
+            assert status == 200, body
+            assert headers["x-rin-model"] == "azure/deploy-4o"
+            [sent] = fake.requests
+            assert sent.headers["authorization"] == f"Bearer {mi.tokens[0]}" and "api-key" not in sent.headers
+        query, header = mi.requests[0]
+        assert header == mi.header and query["resource"] == "https://cognitiveservices.azure.com"
+        assert query.get("client_id") == ("mi-user" if identity == "user-assigned" else None)
+        assert mi.header not in gw.log()
