@@ -149,6 +149,15 @@ def _error(error: str, code: int, description: str) -> dict[str, Any]:
             "error_uri": f"https://login.microsoftonline.com/error?code={code}"}
 
 
+def _send_json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json; charset=utf-8")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def _handler(entra: FakeEntra) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -157,13 +166,7 @@ def _handler(entra: FakeEntra) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode() if length else ""
             form = {k: v[0] for k, v in parse_qs(raw).items()}
-            status, body = entra.answer(method, self.path, form)
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, *entra.answer(method, self.path, form))
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._serve("GET")
@@ -235,13 +238,7 @@ def _mi_handler(mi: FakeManagedIdentity) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            status, body = mi.answer(self.path, self.headers.get("X-IDENTITY-HEADER"))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, *mi.answer(self.path, self.headers.get("X-IDENTITY-HEADER")))
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
             return None
