@@ -29,6 +29,7 @@ def routing_config(fake) -> dict:
             deployment("reset", "openai/reset", o),
             deployment("silent", "openai/silent", o, timeout=0.5),
             deployment("stall", "openai/stall-mid", o, stream_timeout=0.5),
+            deployment("stall-timeout", "openai/stall-mid-2", o, timeout=0.5),  # no stream_timeout
             deployment("bad-request", "openai/fail-400", o),
             deployment("small-context", "openai/ctx-overflow", o),
             deployment("small-context-claude", "anthropic/claude-ctx-overflow", a, "ANTHROPIC_API_KEY"),
@@ -137,6 +138,17 @@ def test_stream_stalled_mid_way_ends_with_an_error_event(gw, up):
     assert events[-1] != "[DONE]"
     assert orjson.loads(events[-1])["error"]["type"] == "timeout"
     assert up.count("stall-mid") == 1  # no retry once bytes reached the client
+
+
+def test_a_stalled_stream_without_a_stream_timeout_ends_after_the_request_timeout(gw, up):
+    """No stream_timeout anywhere: the wait between two reads is bounded by the request's timeout
+    (0.5 s here), as an HTTP client's read timeout is: the stream ends with an error event."""
+    status, _, body = gw.request("POST", "/v1/chat/completions",
+                                 {"model": "stall-timeout", "messages": MESSAGES, "stream": True})
+    assert status == 200
+    events = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
+    assert len(events) > 1 and events[-1] != "[DONE]"
+    assert orjson.loads(events[-1])["error"]["type"] == "timeout"
 
 
 def test_bad_request_is_not_retried_nor_fallen_back(gw, up):

@@ -185,7 +185,9 @@ class Pipeline:
 
         async def call(dep: Deployment, timeout: float) -> OpenStream:
             up = codec.build(req, dep) if req.trace is None else req.trace.attempt(codec.build, req, dep)
-            resp = await transport.open_stream(up, dep.label, timeout, dep.stream_timeout or idle)
+            # between two reads of a stream: its stream_timeout, else the request's timeout (as
+            # LiteLLM's, an HTTP client's read timeout): a stream that stalls never hangs
+            resp = await transport.open_stream(up, dep.label, timeout, dep.stream_timeout or idle or timeout)
             try:
                 if resp.status >= 300:
                     raise codec.classify_error(dep, resp.status, resp.headers, await resp.read_all())
