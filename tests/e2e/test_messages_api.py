@@ -32,6 +32,7 @@ def protocols_config(fake) -> dict:
             deployment("limited", "openai/fail-429", o),
             deployment("too-long", "openai/ctx-overflow", o),
             deployment("cut", "openai/cut-mid", o),
+            deployment("fails", "openai/error-in-stream", o),
         ],
         "router_settings": {"num_retries": 0, "timeout": 10, "allowed_fails": 1000,
                             "fallbacks": [{"broken": ["claude"]}],

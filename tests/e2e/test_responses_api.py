@@ -137,6 +137,18 @@ def test_unknown_previous_response_is_a_400_before_any_call(gw, upstream):
     assert caught.value.code == "previous_response_not_found" and upstream.total == before
 
 
+def test_a_failed_response_is_an_error_never_a_stored_or_cached_success(gw, upstream):
+    """OpenAI answers 200 with a Response whose status is `failed`: the client gets an error in
+    OpenAI's shape (as the stream's response.failed), the ledger an error row, and nothing is kept."""
+    for _ in range(2):  # a cached failure would answer the second without a call
+        with pytest.raises(openai.APIStatusError) as caught:
+            gw.openai().responses.create(model="fails", input="x", store=True)
+        assert caught.value.status_code >= 500 and caught.value.body["message"]
+    assert upstream.count("error-in-stream") == 2
+    [row] = rows_for(gw, caught.value.response.headers["x-rin-request-id"])
+    assert row["endpoint"] == "responses" and row["status"] == "error"
+
+
 def test_fallback_from_responses(gw):
     raw = gw.openai().responses.with_raw_response.create(model="broken", input="fall back", store=False)
     assert raw.parse().output_text == "Echo: fall back"

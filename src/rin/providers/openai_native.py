@@ -60,7 +60,11 @@ class OpenAINative:
         if self.path == "/responses":
             if data.get("object") != "response":
                 raise UpstreamProtocolError(f"{self.adapter.name} answered /responses without a response object")
-            return ChatResult(body, responses_usage(data.get("usage")), data.get("model"))
+            usage = responses_usage(data.get("usage"))
+            if data.get("status") == "failed":  # an error, as the stream's response.failed: never a success
+                raise self.adapter.error_from_body(200, {}, {"error": data.get("error") or {"message": "failed"}},
+                                                   usage=usage)
+            return ChatResult(body, usage, data.get("model"))
         if data.get("error") and not data.get("choices"):
             raise self.adapter.error_from_body(200, {}, data)
         if not isinstance(data.get("choices"), list):
