@@ -42,6 +42,8 @@ class RinError(Exception):
     status: int = 500
     type: str = "internal_error"
     code: str | None = None
+    #: seconds after which a retry may succeed: the Retry-After of a 429 or 503 (None: not known)
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class RinError(Exception):
         param: str | None = None,
         code: str | None = None,
         status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -58,6 +61,8 @@ class RinError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     def to_body(self) -> dict[str, Any]:
         return {

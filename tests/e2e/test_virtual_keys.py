@@ -65,6 +65,7 @@ def test_rpm_limit(gw):
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert "2 requests per minute" in info.value.message
+    assert 1 <= int(info.value.response.headers["retry-after"]) <= 60  # the counting minute's end
 
 
 def test_virtual_key_cannot_use_admin_routes_and_cli_keys_work(gw):

@@ -194,8 +194,9 @@ def test_a_failing_entra_is_a_401_that_cools_the_deployment_and_falls_back(fake,
         assert body["error"]["type"] == "authentication_error"
         assert f"Entra ID app {APP} in tenant {TENANT}" in body["error"]["message"]
         assert "AADSTS7000215" in body["error"]["message"]
-        status, _, body = chat(gw, "entra")  # cooled at once: no second try until the cooldown ends
+        status, cooling, body = chat(gw, "entra")  # cooled at once: no second try until the cooldown ends
         assert status == 503 and "cooling down" in body["error"]["message"], body
+        assert int(cooling["retry-after"]) >= 1  # when the cooldown ends, for the client's retry
 
         status, headers, body = chat(gw, "entra-fb")
         assert status == 200 and headers["x-rin-model"] == "openai/gpt-4o", body

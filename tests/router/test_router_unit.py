@@ -148,6 +148,10 @@ def test_everything_cooling_is_a_clear_503():
     result, _, calls = run(router, "m", {"a": [err500()]})
     assert isinstance(result, NoDeploymentAvailable) and calls == []
     assert "cooling down" in result.message and "openai/a" in result.message
+    assert result.retry_after == pytest.approx(60)  # when the cooldown ends: the 503's Retry-After
+    clock.now += 45
+    result, _, _ = run(router, "m", {})
+    assert result.retry_after == pytest.approx(15)
 
 
 def test_unknown_model_names_the_model_list():

@@ -83,8 +83,10 @@ class KeyLimits:
             count.minute, count.requests, count.tokens = minute, 0, 0
         return count
 
-    @staticmethod
-    def _refusal(key: VirtualKey, tpm: bool) -> RateLimited:
+    def _refusal(self, key: VirtualKey, tpm: bool) -> RateLimited:
+        wait = 60 - self.clock() % 60  # the counts are per clock minute: Retry-After is its end
         if tpm:
-            return RateLimited(f"This key's limit of {key.tpm} tokens per minute is used up; retry next minute.")
-        return RateLimited(f"This key's limit of {key.rpm} requests per minute is used up; retry next minute.")
+            return RateLimited(f"This key's limit of {key.tpm} tokens per minute is used up; retry next minute.",
+                               retry_after=wait)
+        return RateLimited(f"This key's limit of {key.rpm} requests per minute is used up; retry next minute.",
+                           retry_after=wait)

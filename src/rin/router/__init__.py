@@ -183,7 +183,9 @@ class Router:
             i += 1
         if failures and all(isinstance(e, NoDeploymentAvailable) for _, e in failures):
             detail = "; ".join(f"{g}: {e.message}" for g, e in failures)
-            raise NoDeploymentAvailable(f"No deployment can serve '{model}' or its fallbacks. {detail}")
+            waits = [e.retry_after for _, e in failures if e.retry_after is not None]
+            raise NoDeploymentAvailable(f"No deployment can serve '{model}' or its fallbacks. {detail}",
+                                        retry_after=min(waits) if waits else None)
         assert last is not None
         raise last
 
@@ -205,7 +207,8 @@ class Router:
                 cooling.append((dep, until))
                 continue
             if over_limit(dep, self.stats):
-                last = last or NoDeploymentAvailable(f"'{group}' has used its rpm/tpm limit for this minute.")
+                last = last or NoDeploymentAvailable(f"'{group}' has used its rpm/tpm limit for this minute.",
+                                                     retry_after=60 - self.clock() % 60)  # Stats' minute
                 continue
             if self.budget_gate is not None:
                 refusal = self.budget_gate(dep, state)
@@ -225,7 +228,7 @@ class Router:
             detail = ", ".join(f"{d.label} for {until - now:.0f}s more" for d, until in cooling)
             raise NoDeploymentAvailable(
                 f"Every deployment of '{group}' is cooling down after repeated failures ({detail}); "
-                "retry later or configure fallbacks."
+                "retry later or configure fallbacks.", retry_after=min(until for _, until in cooling) - now
             )
         assert last is not None
         raise last
