@@ -157,6 +157,21 @@ def test_thinking_to_a_model_without_reasoning_is_refused_before_any_call(gw, up
     assert upstream.count("gpt-plain") == 0
 
 
+def test_claudes_temperature_range_is_checked_before_the_pass_through(gw, upstream):
+    """Claude takes temperature 0 to 1 (OpenAI 0 to 2): a Messages body bound for an Anthropic
+    deployment is refused before any call, with Claude's range in the message."""
+    upstream.reset()
+    with pytest.raises(anthropic.BadRequestError) as caught:  # this SDK has no temperature argument
+        client(gw).messages.create(model="claude", max_tokens=10, extra_body={"temperature": 1.5},
+                                   messages=[{"role": "user", "content": "x"}])
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    assert "Anthropic models accept temperature from 0 to 1" in caught.value.body["error"]["message"]
+    assert upstream.count("claude-sonnet-4-5") == 0
+    answer = client(gw).messages.create(model="claude", max_tokens=10, extra_body={"temperature": 1},
+                                        messages=[{"role": "user", "content": "x"}])
+    assert answer.content[0].text and upstream.requests[-1].json["temperature"] == 1
+
+
 def test_errors_use_anthropics_shape_and_status(gw, upstream):
     c = client(gw)
     with pytest.raises(anthropic.NotFoundError) as missing:

@@ -14,9 +14,9 @@ import time
 import orjson
 
 from rin.errors import InvalidRequest, UpstreamError, upstream_error_for_status
-from rin.params import check_range, effective_body, thinking_budget
+from rin.params import effective_body, thinking_budget
 from rin.providers.anthropic_messages import translate_messages
-from rin.providers.anthropic_native import AnthropicMessagesNative
+from rin.providers.anthropic_native import AnthropicMessagesNative, check_temperature
 from rin.providers.anthropic_response import (
     AnthropicStreamParser,
     chat_completion,
@@ -110,11 +110,7 @@ _NATIVE = AnthropicMessagesNative(headers, messages_url)
 
 def translate_body(body: dict[str, Any], req: ChatRequest, dep: Deployment) -> dict[str, Any]:
     """The Messages API request body for an OpenAI chat body (deployment defaults already merged)."""
-    try:
-        check_range(body, "temperature", 0.0, 1.0)
-    except InvalidRequest as exc:
-        raise InvalidRequest(f"{exc.message} Anthropic models accept temperature from 0 to 1.",
-                             param="temperature") from None
+    check_temperature(body)
     n = body.get("n")
     if n is not None and n != 1:
         raise InvalidRequest("Anthropic models return one choice per request: 'n' must be 1.", param="n")

@@ -10,12 +10,22 @@ from typing import Any
 
 import orjson
 
-from rin.errors import UpstreamProtocolError
+from rin.errors import InvalidRequest, UpstreamProtocolError
+from rin.params import check_range
 from rin.providers.anthropic_response import error_from_envelope, message_json, parse_usage
 from rin.types import ChatRequest, ChatResult, Deployment, SSEEvent, UpstreamRequest, Usage
 
 #: deployment defaults (litellm_params) that mean the same in a Messages body
 _DEFAULTS = ("max_tokens", "temperature", "top_p", "top_k")
+
+
+def check_temperature(body: dict[str, Any]) -> None:
+    """Claude's temperature range, 0 to 1 (OpenAI's is 0 to 2), checked before any call."""
+    try:
+        check_range(body, "temperature", 0.0, 1.0)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{exc.message} Anthropic models accept temperature from 0 to 1.",
+                             param="temperature") from None
 
 
 class AnthropicMessagesNative:
@@ -35,6 +45,7 @@ class AnthropicMessagesNative:
         """The client's body with the model swapped and the deployment's defaults filled in."""
         assert req.native is not None
         body = dict(req.native)
+        check_temperature(body)
         body["model"] = dep.provider_model
         thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") != "disabled"
         # Anthropic refuses sampling settings beside extended thinking, and current models refuse
