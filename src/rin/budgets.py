@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rin.config.resolved import Config
 from rin.cost import estimate_max_cost, price_for
+from rin.money import decimal_text
 from rin.durations import EPOCH, window
 from rin.errors import BudgetExceeded, RinError, ServiceUnavailable
 from rin.redis_link import RedisUnavailable
@@ -255,9 +256,11 @@ class Budgets:
 
     @staticmethod
     def _exceeded(budget: Budget, amount: Decimal) -> BudgetExceeded:
+        held = f", ${budget.reserved:.6f} held by requests in flight" if budget.reserved > 0 else ""
         return BudgetExceeded(
-            f"Budget exhausted: {budget.describe()}; this request could cost up to ${amount:.6f}. "
-            "Raise the limit, wait for the window to reset, or use a cheaper model.")
+            f"Budget exhausted: {budget.describe()}{held}; this request could cost up to ${amount:.6f} "
+            "(its prompt and max_tokens of output, or the model's whole output limit without max_tokens). "
+            "Set a lower max_tokens, raise the limit, wait for the window to reset, or use a cheaper model.")
 
     @staticmethod
     def _hold_locally(budgets: list[Budget], amount: Decimal) -> Hold:
@@ -332,6 +335,7 @@ class Budgets:
                     self.user_budget(row["user"]).spent = Decimal(str(row["cost"]))  # type: ignore[union-attr]
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [{"scope": b.scope, "limit": str(b.limit), "spent": str(b.spent), "reserved": str(b.reserved),
+        return [{"scope": b.scope, "limit": decimal_text(b.limit), "spent": decimal_text(b.spent),
+                 "reserved": decimal_text(b.reserved),
                  "window_start": b.start.isoformat(), "resets_at": b.end.isoformat() if b.end else None,
                  "enforced": b.hard} for b in self.all()]

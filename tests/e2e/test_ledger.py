@@ -129,10 +129,12 @@ def test_hard_budget_holds_under_a_concurrent_burst(fake, tmp_path):
         status, _, body = gw.request("GET", "/spend/report")
         [budget] = orjson.loads(body)["budgets"]
         assert Decimal(budget["spent"]) == Decimal("1.00") and Decimal(budget["reserved"]) == 0
+        assert (budget["spent"], budget["reserved"], budget["limit"]) == ("1", "0", "1")  # plain, never 0E-7
         status, _, body = gw.request("POST", "/v1/chat/completions", {"model": "slow", "messages": MESSAGES})
         error = orjson.loads(body)["error"]
         assert status == 429 and error["type"] == "insufficient_quota"
         assert "global budget" in error["message"] and "resets" in error["message"]
+        assert "Set a lower max_tokens" in error["message"]
     total = sql(gw, "SELECT SUM(cost) FROM spend_log WHERE status = 'success';")[0][0]
     assert Decimal(total) == Decimal("1")
 

@@ -53,5 +53,6 @@ def check_mode(modes: frozenset[str], endpoint: str, config: Any, model: str) ->
     if mode not in modes:
         where = ENDPOINT_OF_MODE.get(mode, f"the endpoint for mode '{mode}'")
         raise InvalidRequest(
-            f"'{model}' is a {mode} model (model_info.mode: {mode}); {endpoint} can't use it. "
+            f"'{model}' is {'an' if mode[:1] in 'aeiou' else 'a'} {mode} model (model_info.mode: {mode}); "
+            f"{endpoint} can't use it. "
             f"Call {where} with it, or pick another model.", param="model", code="model_mode_mismatch")
