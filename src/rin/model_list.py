@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from rin.codecs.modes import mode_of
 from rin.config.resolved import Config
+from rin.cost import price_for
 from rin.types import Deployment, ModelInfo
 
 CREATED = 1_700_000_000
@@ -33,9 +35,14 @@ def _merge_info(deps: list[Deployment]) -> ModelInfo:
     return ModelInfo(**fields)
 
 
-def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
+def model_entry(name: str, deps: list[Deployment],
+                model_cost: Mapping[str, ModelInfo] | None = None) -> dict[str, Any]:
     info = _merge_info(deps)
     first = deps[0]
+    # the prices the ledger bills the first deployment at (general_settings.model_cost, its own,
+    # the catalogue's, the built-in table), not only those its model_info states
+    prices, source = price_for(name, first, model_cost or {})
+    priced = prices or info
     return {
         "id": name,
         "object": "model",
@@ -57,12 +64,12 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
             "context_length": info.context_length,
             "max_output_tokens": info.max_output_tokens,
             "pricing": {
-                "input_per_token": _price(info.input_cost_per_token),
-                "output_per_token": _price(info.output_cost_per_token),
-                "cache_read_per_token": _price(info.cache_read_cost_per_token),
-                "cache_write_per_token": _price(info.cache_write_cost_per_token),
-                "per_request": _price(info.cost_per_request),
-                "source": info.price_source,
+                "input_per_token": _price(priced.input_cost_per_token),
+                "output_per_token": _price(priced.output_cost_per_token),
+                "cache_read_per_token": _price(priced.cache_read_cost_per_token),
+                "cache_write_per_token": _price(priced.cache_write_cost_per_token),
+                "per_request": _price(priced.cost_per_request),
+                "source": source if prices is not None else info.price_source,
             },
         },
     }
@@ -77,7 +84,7 @@ def model_list_body(config: Config, allowed: frozenset[str] | None = None) -> by
             continue
         enabled = [d for d in config.enabled(name) if d.listed]
         if enabled:
-            data.append(model_entry(name, enabled))
+            data.append(model_entry(name, enabled, config.general.model_cost))
     return orjson.dumps({"object": "list", "data": data})
 
 
@@ -91,7 +98,7 @@ def model_info_body(config: Config, cooling: dict[str, float], now: float,
             continue
         until = cooling.get(dep.id)
         status = "disabled" if not dep.enabled else ("cooling_down" if until else "available")
-        entry = model_entry(dep.model_name, [dep])
+        entry = model_entry(dep.model_name, [dep], config.general.model_cost)
         data.append({
             "model_name": dep.model_name,
             "litellm_params": {"model": dep.label},

@@ -35,6 +35,10 @@ def test_models_list_carries_metadata_and_hides_disabled(core_gateway):
     assert entry["rin"]["context_length"] == 128000
     assert entry["rin"]["max_output_tokens"] == 16384
     assert entry["rin"]["pricing"]["input_per_token"] == "0.0000025"
+    # no model_info prices: the built-in table's, which the ledger bills at, and their source
+    claude = next(m for m in orjson.loads(body)["data"] if m["id"] == "claude")["rin"]["pricing"]
+    assert claude["source"] == "builtin" and claude["input_per_token"] == "0.000003"
+    assert claude["output_per_token"] == "0.000015"
 
 
 def test_disabled_model_is_named_in_log_and_model_info(core_gateway):
