@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import KEYS, deployment
-from tests.gateway import Gateway
+from tests.gateway import Gateway, wait_for
 
 MESSAGES = [{"role": "user", "content": "Tell me about budgets"}]
 DB = "data/litellm/litellm_cost_tracking.db"
@@ -48,6 +48,7 @@ def ledger_config(fake, **general) -> dict:
             priced("down", "openai/fail-503", o),
             priced("stall", "openai/stall-mid", o),
             priced("slow", "openai/slow200", o, model_info={"input_cost_per_request": 0.05}),
+            priced("thinking", "openai/gpt-4o-slow5000", o),
         ],
         "router_settings": {"num_retries": 2, "allowed_fails": 1000,
                             "fallbacks": [{"down": ["gpt-4o"]}]},
@@ -100,6 +101,23 @@ def test_unpriced_model_is_flagged_never_a_silent_zero(fake, tmp_path):
     assert row["cost_source"] == "unpriced"
     assert report["data"][0]["unpriced"] == 1
     assert "no price known for openai/mystery-model-x" in gw.log()
+
+
+def test_a_client_gone_before_the_first_token_stops_the_call_and_is_cancelled(fake, tmp_path):
+    """A stream whose client disconnects while the model has not answered yet (5 s here): the
+    upstream call is stopped at once and the row says cancelled, billed for its prompt."""
+    with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
+        body = orjson.dumps({"model": "thinking", "messages": MESSAGES, "stream": True})
+        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            assert wait_for(lambda: fake.count("gpt-4o-slow5000") == 1)  # the call is under way
+        found = wait_for(lambda: rows(gw) or None)
+        assert found, gw.log()
+    [row] = found
+    assert row["status"] == "cancelled" and row["model"] == "thinking"
+    assert row["latency_ms"] < 4000  # not after the model's 5 s
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] == 0 and Decimal(row["cost"]) > 0
 
 
 def test_stream_disconnect_is_billed_as_cancelled(fake, tmp_path):

@@ -309,6 +309,11 @@ class Router:
                 if self.cooldowns.cooling_until(dep.id) is not None:
                     raise  # another request cooled it meanwhile: no retry into a known outage
                 continue
+            except asyncio.CancelledError:  # the client gave up (or shutdown): this is what it was
+                self.stats.end(dep.id, None)  # waiting for, and what its prompt is billed at
+                state.attempts.append(Attempt(dep.label, group, "Cancelled", None, self.clock() - started))
+                state.deployment, state.model_group = dep, group
+                raise
             except BaseException:
                 self.stats.end(dep.id, None)
                 raise

@@ -19,7 +19,8 @@ from rin.errors import RinError, UpstreamError
 from rin.providers import stream_decoder
 from rin.router import RequestState
 from rin.asgi import SSE, Receive, Send, header_list, send_bytes
-from rin.server.relay import KeepAlive, OpenStream, RawDecoder, read_until_first, relay
+from rin.server.relay import (ClientGone, KeepAlive, OpenStream, RawDecoder, read_until_first, relay, unless_gone,
+                              watch_disconnect)
 from rin.types import ChatRequest, Deployment, StreamParser, Usage
 
 if TYPE_CHECKING:  # rin.cache is imported only when caching is on (Runtime builds it)
@@ -127,49 +128,47 @@ class Pipeline:
     async def stream(self, codec: Codec, req: ChatRequest, send: Send, receive: Receive,
                      ck: CacheKey | None = None) -> RequestState:
         state = RequestState(req)
-        sent_headers = False
-
-        raw = codec.raw_stream
-        content_type = [SSE]
-
-        async def start() -> None:
-            nonlocal sent_headers
-            if not sent_headers:
-                sent_headers = True
-                await send({"type": "http.response.start", "status": 200, "headers": header_list(
-                    content_type[0], rin_headers(state, ck) + [("cache-control", "no-cache")])})
-
+        head = _StreamHead(send, state, ck)
         # SSE comments keep proxies from timing out while a model thinks; audio has no comments
-        keepalive = KeepAlive(0 if raw else self.rt.config.litellm.stream_keepalive, start, send)
+        keepalive = KeepAlive(0 if codec.raw_stream else self.rt.config.litellm.stream_keepalive, head.start, send)
+        watcher = watch_disconnect(receive)  # from the start: a client may give up before the first token
         try:
-            opened: OpenStream = await self.rt.router.run(state, self._stream_call(codec, req))
-        except RinError as err:
-            _log_failure(req, state, err)
+            try:
+                opened: OpenStream = await unless_gone(self.rt.router.run(state, self._stream_call(codec, req)),
+                                                       watcher)
+            except RinError as err:
+                _log_failure(req, state, err)
+                await keepalive.stop()
+                if head.sent:
+                    await send({"type": "http.response.body", "body": codec.stream_error(err, None),
+                                "more_body": False})
+                else:
+                    await send_codec_error(send, codec, err, rin_headers(state))
+                self.rt.finished(state, getattr(err, "usage", None), "error", err)
+                return state
+            except ClientGone:  # the upstream call is stopped; the prompt is billed, as for any cut
+                await keepalive.stop()
+                self.rt.finished(state, _billed(req, None, "cancelled", 0), "cancelled", None)
+                return state
             await keepalive.stop()
-            if sent_headers:
-                await send({"type": "http.response.body", "body": codec.stream_error(err, None), "more_body": False})
-            else:
-                await send_codec_error(send, codec, err, rin_headers(state))
-            self.rt.finished(state, getattr(err, "usage", None), "error", err)
-            return state
-        await keepalive.stop()
+            return await self._relay(codec, req, send, state, opened, head, watcher, ck)
+        finally:
+            watcher.cancel()
+
+    async def _relay(self, codec: Codec, req: ChatRequest, send: Send, state: RequestState, opened: OpenStream,
+                     head: _StreamHead, watcher: Any, ck: CacheKey | None) -> RequestState:
         state.answer = opened
-        if raw:  # the upstream's own type: audio/mpeg, audio/wav, ...
-            content_type[0] = opened.response.headers.get("content-type", "application/octet-stream").encode("latin-1")
+        if codec.raw_stream:  # the upstream's own type: audio/mpeg, audio/wav, ...
+            head.content_type = opened.response.headers.get("content-type", "application/octet-stream").encode(
+                "latin-1")
         status, error, relayed = "cancelled", None, 0
         recorder = self.rt.cache.recorder() if ck is not None else None
         try:
-            await start()
-            status, error, relayed = await relay(codec, opened, req, send, receive,
+            await head.start()
+            status, error, relayed = await relay(codec, opened, req, send, watcher,
                                                  self.rt.config.litellm.stream_drain_timeout, recorder)
         finally:
-            usage = opened.parser.usage
-            if status != "success" and (usage is None or usage.completion_tokens < relayed):
-                # the upstream never said (or only said how it began, as Anthropic's message_start
-                # does): bill what was relayed, about a token per chunk
-                prompt = usage.prompt_tokens if usage is not None else req.body_size // 4
-                usage = Usage(prompt_tokens=prompt, completion_tokens=relayed, total_tokens=prompt + relayed)
-            self.rt.finished(state, usage, status, error)
+            self.rt.finished(state, _billed(req, opened.parser.usage, status, relayed), status, error)
             if status == "success":
                 _store(codec, req, None, opened.parser)
         # only a whole answer is stored (rin.cache.cacheable): never a stream that broke or was cut off
@@ -201,6 +200,33 @@ class Pipeline:
                 raise
 
         return call
+
+
+class _StreamHead:
+    """A stream's response head, sent once: by the first keep-alive comment or the first payload."""
+
+    __slots__ = ("send", "state", "ck", "sent", "content_type")
+
+    def __init__(self, send: Send, state: RequestState, ck: CacheKey | None) -> None:
+        self.send, self.state, self.ck = send, state, ck
+        self.sent = False
+        self.content_type = SSE
+
+    async def start(self) -> None:
+        if not self.sent:
+            self.sent = True
+            await self.send({"type": "http.response.start", "status": 200, "headers": header_list(
+                self.content_type, rin_headers(self.state, self.ck) + [("cache-control", "no-cache")])})
+
+
+def _billed(req: ChatRequest, usage: Usage | None, status: str, relayed: int) -> Usage | None:
+    """What a stream is billed: the upstream's usage; for one that did not end well and whose
+    upstream never said (or only said how it began, as Anthropic's message_start does), the prompt
+    and what was relayed, about a token per chunk."""
+    if status != "success" and (usage is None or usage.completion_tokens < relayed):
+        prompt = usage.prompt_tokens if usage is not None else req.body_size // 4
+        return Usage(prompt_tokens=prompt, completion_tokens=relayed, total_tokens=prompt + relayed)
+    return usage
 
 
 def _store(codec: Codec, req: ChatRequest, body: bytes | None, parser: StreamParser | None) -> None:

@@ -98,14 +98,41 @@ class KeepAlive:
                 pass
 
 
+class ClientGone(Exception):
+    """The client disconnected before the stream's first payload."""
+
+
+def watch_disconnect(receive: Receive) -> asyncio.Future[None]:
+    """A task that ends when the client disconnects (the request's body is already read)."""
+    return asyncio.ensure_future(_wait_disconnect(receive))
+
+
+async def unless_gone(work: Any, watcher: asyncio.Future[None]) -> Any:
+    """`work`'s result; ClientGone, with `work` cancelled (its upstream call closed), if the client
+    disconnects first: a client that gave up waiting for the first token stops the call."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this request cancelled (shutdown): the work with it, as an await would
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the client is gone: nothing to answer
+        pass
+    raise ClientGone
+
+
 async def relay(
-    codec: Codec, opened: OpenStream, req: ChatRequest, send: Send, receive: Receive, drain: float,
-    recorder: StreamRecorder | None = None,
+    codec: Codec, opened: OpenStream, req: ChatRequest, send: Send, watcher: asyncio.Future[None],
+    drain: float, recorder: StreamRecorder | None = None,
 ) -> tuple[str, RinError | None, int]:
     """Sends the stream to the client; returns the ledger status, the error if any, and how
-    many payloads were relayed. Once the client is gone, reads on for the usage for at most
-    `drain` seconds."""
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    many payloads were relayed. Once the client is gone (`watcher`, from watch_disconnect, ends),
+    reads on for the usage for at most `drain` seconds."""
     loop = asyncio.get_running_loop()
     # once the client is gone, keep reading for the usage, but only for `drain` seconds
     watcher.add_done_callback(
