@@ -154,6 +154,8 @@ class ChatRequest:
     expected: "Usage | None" = None
     #: its spans (rin.telemetry.tracing.RequestTrace) while tracing is on, else None
     trace: Any = None
+    #: True once the client has disconnected (rin.server.http publishes it; None under another server)
+    client_gone: Any = None
 
 
 @dataclass(slots=True)

@@ -49,6 +49,7 @@ def ledger_config(fake, **general) -> dict:
             priced("stall", "openai/stall-mid", o),
             priced("slow", "openai/slow200", o, model_info={"input_cost_per_request": 0.05}),
             priced("thinking", "openai/gpt-4o-slow5000", o),
+            priced("pondering", "openai/gpt-4o-slow1500", o),
         ],
         "router_settings": {"num_retries": 2, "allowed_fails": 1000,
                             "fallbacks": [{"down": ["gpt-4o"]}]},
@@ -118,6 +119,24 @@ def test_a_client_gone_before_the_first_token_stops_the_call_and_is_cancelled(fa
     assert row["status"] == "cancelled" and row["model"] == "thinking"
     assert row["latency_ms"] < 4000  # not after the model's 5 s
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] == 0 and Decimal(row["cost"]) > 0
+
+
+def test_a_json_client_gone_before_the_answer_is_billed_and_cancelled(fake, tmp_path):
+    """A non-streaming client that disconnects while the model works (1.5 s here): the answer that
+    came is billed in full (the provider charged it) and the row says cancelled, not success."""
+    with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
+        body = orjson.dumps({"model": "pondering", "messages": MESSAGES})
+        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            assert wait_for(lambda: fake.count("gpt-4o-slow1500") == 1)  # the call is under way
+        found = wait_for(lambda: rows(gw) or None)
+        assert found, gw.log()
+        gw.openai().chat.completions.create(model="gpt-4o", messages=MESSAGES)  # one that stays
+        both = wait_for(lambda: len(rows(gw)) == 2 and rows(gw))
+    gone, stayed = sorted(both, key=lambda r: r["model"] != "pondering")
+    assert gone["status"] == "cancelled" and gone["completion_tokens"] > 0 and Decimal(gone["cost"]) > 0
+    assert stayed["status"] == "success"
 
 
 def test_stream_disconnect_is_billed_as_cancelled(fake, tmp_path):

@@ -245,6 +245,7 @@ class App:
         else:
             req = codec.decode(raw, rid, user)
         codec.accept_headers(req, scope["headers"])
+        req.client_gone = scope.get("rin.client_gone")
         check_mode(codec.modes, scope["path"], self.rt.config, req.model)
         key = scope.get("rin.key")
         if key is not None and (pending := self.rt.admit_key(key, req)) is not None:

@@ -8,8 +8,9 @@ wrk, bench/README.md). The pipeline sends the body in the same step as the head,
 head until the next write makes the two one. A head that no write follows in the same turn of the
 event loop (a stream waiting for its first event) goes out at the end of that turn.
 
-`rin serve` passes `HttpProtocol` to uvicorn as its `http` implementation; everything else
-(parsing, keep-alive, pipelining, flow control, shutdown) is uvicorn's.
+`rin serve` passes `HttpProtocol` to uvicorn as its `http` implementation, which also publishes
+`scope["rin.client_gone"]` (below); everything else (parsing, keep-alive, pipelining, flow control,
+shutdown) is uvicorn's.
 """
 
 from __future__ import annotations
@@ -78,7 +79,13 @@ class OneWrite:
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol writing through OneWrite."""
+    """uvicorn's httptools protocol writing through OneWrite, and telling the app whether the
+    client is still there: `scope["rin.client_gone"]()` is True once the connection is closed (a
+    non-streaming answer whose client left meanwhile is recorded as cancelled, not a success)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(OneWrite(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["rin.client_gone"] = self.transport.is_closing  # type: ignore[typeddict-unknown-key]

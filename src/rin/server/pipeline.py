@@ -117,7 +117,9 @@ class Pipeline:
             else:
                 await send_bytes(send, 200, result.body, result.content_type.encode("latin-1"), headers)
         finally:
-            self.rt.finished(state, result.usage, "success", None, priced)
+            # a client that left while the upstream answered: billed all the same, but not a success
+            gone = req.client_gone is not None and req.client_gone()
+            self.rt.finished(state, result.usage, "cancelled" if gone else "success", None, priced)
             _store(codec, req, result.body, None)
         if ck is not None and state.deployment is not None and state.model_group is not None:
             cache = self.rt.cache
