@@ -179,7 +179,7 @@ class Runtime:
         return _admit(await pending, state)
 
     def price(self, state: RequestState, usage: Usage | None) -> tuple[Decimal, CostSource]:
-        dep = state.deployment
+        dep = state.deployment or state.tried  # a failure's usage (if any) at the deployment that failed
         if dep is None:
             if usage is not None and usage.provider_cost is not None:
                 return usage.provider_cost, "provider"
@@ -204,13 +204,13 @@ class Runtime:
         req = state.request
         if req.virtual_key is not None:
             self.key_limits.used(req.virtual_key, usage.total_tokens if usage is not None else 0)
-        self.budgets.settle(state.hold, state.deployment, req.user, cost, req.virtual_key)
+        self.budgets.settle(state.hold, state.deployment or state.tried, req.user, cost, req.virtual_key)
         state.hold = None
         if state.deployment is not None and usage is not None:  # tpm: tokens are known only now
             self.router.stats.add_tokens(state.deployment.id, usage.total_tokens or usage.prompt_tokens
                                          + usage.completion_tokens)
         if self.ledger is not None:
-            dep = state.deployment
+            dep = state.deployment or state.tried  # a failed request names the deployment it tried last
             u = usage or Usage()
             # a cache hit names the deployment whose stored answer it replayed
             provider, _, provider_model = (cache_hit or "").partition("/")

@@ -50,6 +50,7 @@ def ledger_config(fake, **general) -> dict:
             priced("slow", "openai/slow200", o, model_info={"input_cost_per_request": 0.05}),
             priced("thinking", "openai/gpt-4o-slow5000", o),
             priced("pondering", "openai/gpt-4o-slow1500", o),
+            priced("broken", "openai/fail-500", o),  # no fallback
         ],
         "router_settings": {"num_retries": 2, "allowed_fails": 1000,
                             "fallbacks": [{"down": ["gpt-4o"]}]},
@@ -80,6 +81,19 @@ def test_guide_sql_runs_after_real_traffic(fake, tmp_path):
     assert Decimal(first["cost"]) == expected and first["cost_source"] == "config"
     assert {r["cost_source"] for r in found.values() if r["model"] == "openrouter/gpt-4o"} == {"provider"}
     assert sorted(r["stream"] for r in found.values()) == [0, 0, 0, 1]
+
+
+def test_a_failed_request_names_the_deployment_it_tried_last(fake, tmp_path):
+    """An error row says which provider and deployment failed (for spend by provider), not None."""
+    with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
+        status, headers, _ = gw.request("POST", "/v1/chat/completions", {"model": "broken", "messages": MESSAGES})
+        assert status == 502
+        deployment_id = next(d["model_info"]["id"] for d in orjson.loads(gw.request("GET", "/model/info")[2])["data"]
+                             if d["model_name"] == "broken")
+    [row] = rows(gw)
+    assert row["request_id"] == headers["x-rin-request-id"] and row["status"] == "error"
+    assert (row["provider"], row["provider_model"], row["deployment_id"]) == ("openai", "fail-500", deployment_id)
+    assert row["attempts"] == 3 and Decimal(row["cost"]) == 0
 
 
 def test_retries_and_fallback_make_one_row(fake, tmp_path):
@@ -132,11 +146,12 @@ def test_a_json_client_gone_before_the_answer_is_billed_and_cancelled(fake, tmp_
             assert wait_for(lambda: fake.count("gpt-4o-slow1500") == 1)  # the call is under way
         found = wait_for(lambda: rows(gw) or None)
         assert found, gw.log()
-        gw.openai().chat.completions.create(model="gpt-4o", messages=MESSAGES)  # one that stays
-        both = wait_for(lambda: len(rows(gw)) == 2 and rows(gw))
-    gone, stayed = sorted(both, key=lambda r: r["model"] != "pondering")
+        gw.openai().chat.completions.create(model="gpt-4o", messages=MESSAGES)  # one that stays (keep-alive)
+        assert gw.request("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES})[0] == 200
+        every = wait_for(lambda: len(rows(gw)) == 3 and rows(gw))  # that one with Connection: close
+    gone, *stayed = sorted(every, key=lambda r: r["model"] != "pondering")
     assert gone["status"] == "cancelled" and gone["completion_tokens"] > 0 and Decimal(gone["cost"]) > 0
-    assert stayed["status"] == "success"
+    assert [r["status"] for r in stayed] == ["success", "success"]
 
 
 def test_stream_disconnect_is_billed_as_cancelled(fake, tmp_path):

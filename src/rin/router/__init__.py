@@ -65,6 +65,8 @@ class RequestState:
     request: ChatRequest
     attempts: list[Attempt] = field(default_factory=list)
     deployment: Deployment | None = None
+    #: the deployment of the latest attempt, answered or not: what a failed request's row names
+    tried: Deployment | None = None
     model_group: str | None = None
     fallback_from: str | None = None
     #: the budget reservation currently held (rin.budgets.Hold)
@@ -279,6 +281,7 @@ class Router:
                 raise UpstreamTimeout(f"The request's deadline of {self.settings.timeout:g}s passed.")
             timeout = min(dep.timeout or self.settings.timeout, remaining)
             started = self.clock()
+            state.tried = dep
             self.cooldowns.begin_attempt(dep.id)
             self.stats.start(dep.id)
             try:

@@ -111,15 +111,16 @@ class Pipeline:
         priced = self.rt.price(state, result.usage)
         headers = rin_headers(state, ck)
         headers.append(("x-rin-response-cost", format(priced[0], "f")))
+        # a client that left while the upstream answered: billed all the same, but not a success
+        # (asked before the answer goes out: a Connection: close request's socket closes after it)
+        status = "cancelled" if req.client_gone is not None and req.client_gone() else "success"
         try:
             if result.content_type is None:
                 await send_bytes(send, 200, result.body, extra=headers)
             else:
                 await send_bytes(send, 200, result.body, result.content_type.encode("latin-1"), headers)
         finally:
-            # a client that left while the upstream answered: billed all the same, but not a success
-            gone = req.client_gone is not None and req.client_gone()
-            self.rt.finished(state, result.usage, "cancelled" if gone else "success", None, priced)
+            self.rt.finished(state, result.usage, status, None, priced)
             _store(codec, req, result.body, None)
         if ck is not None and state.deployment is not None and state.model_group is not None:
             cache = self.rt.cache
