@@ -8,7 +8,9 @@ google-auth the deployment loads disabled naming the extra."""
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -405,6 +407,20 @@ def test_embeddings_through_predict_with_usage_and_cost(gw, fake):
     assert [len(d["embedding"]) for d in body["data"]] == [16, 16]
     tokens = body["usage"]["prompt_tokens"]
     assert tokens > 0 and Decimal(headers["x-rin-response-cost"]) == Decimal("0.0000001") * tokens
+
+
+def test_base64_embeddings_as_openai_sends_them(gw, fake):
+    """encoding_format "base64" (the openai SDKs' default): Vertex answers floats, the client gets
+    OpenAI's base64 of little-endian float32, which the SDK decodes to the same vectors."""
+    floats = post(gw, "/v1/embeddings", {"model": "embed", "input": ["a b c", "d"], "dimensions": 8,
+                                          "encoding_format": "float"})[2]["data"]
+    status, _, body = post(gw, "/v1/embeddings", {"model": "embed", "input": ["a b c", "d"], "dimensions": 8,
+                                                   "encoding_format": "base64"})
+    assert status == 200 and all(isinstance(d["embedding"], str) for d in body["data"])
+    decoded = [list(struct.unpack("<8f", base64.b64decode(d["embedding"]))) for d in body["data"]]
+    assert decoded == [pytest.approx(d["embedding"], rel=1e-6) for d in floats]
+    sdk = gw.openai().embeddings.create(model="embed", input=["a b c", "d"], dimensions=8)  # base64 by default
+    assert [d.embedding for d in sdk.data] == [pytest.approx(d["embedding"], rel=1e-6) for d in floats]
 
 
 def test_the_token_is_refreshed_in_the_background_before_it_expires(gw, fake, accounts):

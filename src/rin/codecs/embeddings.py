@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import sys
+from array import array
+
+import orjson
+
 from rin.codecs.base import Codec, parse_json_body
 from rin.errors import InvalidRequest
 from rin.providers import PROVIDERS
@@ -29,7 +35,24 @@ class EmbeddingsCodec(Codec):
 
     def parse(self, body: bytes, req: ChatRequest, dep: Deployment) -> ChatResult:
         out, usage = PROVIDERS[dep.provider].adapter.parse_embeddings(body, dep)
+        if req.body.get("encoding_format") == "base64" and (b'"embedding":[' in out or b'"embedding": [' in out):
+            out = as_base64(out)  # a provider that only speaks floats (Vertex, Bedrock, Gemini, ...)
         return ChatResult(out, usage)
 
     def cacheable(self, req: ChatRequest) -> bool:
         return False
+
+
+def as_base64(out: bytes) -> bytes:
+    """An OpenAI embeddings body with each float list as OpenAI sends it for encoding_format
+    "base64": the little-endian float32 bytes, base64-encoded (the openai SDKs decode that; the
+    JavaScript one reads any answer to a base64 request so)."""
+    data = orjson.loads(out)
+    for item in data.get("data") or ():
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, list):
+            packed = array("f", vector)
+            if sys.byteorder == "big":
+                packed.byteswap()
+            item["embedding"] = base64.b64encode(packed.tobytes()).decode("ascii")
+    return orjson.dumps(data)
