@@ -71,6 +71,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             from rin.server.gc_tuning import tune_gc
 
+            os.environ["RIN_WORKERS"] = str(args.workers)  # a worker's reload restarts its siblings too
+
             tune_gc()  # this process only supervises: each worker tunes its own collector
             uvicorn.run("rin.server.app:create_app", factory=True, workers=args.workers, **options)
         else:

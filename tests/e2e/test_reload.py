@@ -11,7 +11,7 @@ import orjson
 import yaml
 
 from tests.e2e.conftest import KEYS, deployment
-from tests.gateway import Gateway
+from tests.gateway import Gateway, wait_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -71,3 +71,23 @@ def test_reload_under_steady_load_fails_no_request(fake, tmp_path):
             stop.set()
         assert len(statuses) > 20
         assert set(statuses) == {200}
+
+
+def test_with_several_workers_a_reload_reaches_every_worker(fake, tmp_path):
+    """`rin serve --workers 2`: the reload request lands on one worker, which has the supervisor
+    replace them all; afterwards every request, whichever worker takes it, sees the new model,
+    and no request failed meanwhile."""
+    with Gateway(config(fake, []), tmp_path, env=KEYS, args=["--workers", "2"]) as gw:
+        auth = {"authorization": "Bearer sk-admin-1"}
+        gw.config_path.write_text(yaml.safe_dump(config(fake, ["newcomer"])))
+        status, _, body = gw.request("POST", "/admin/reload", headers=auth)
+        assert status == 200 and orjson.loads(body)["workers_restarting"] == 2
+
+        def everywhere() -> bool:  # new connections: the kernel spreads them over both workers
+            return all(gw.request("POST", "/v1/chat/completions", {"model": "newcomer", "messages": MESSAGES},
+                                  headers=auth)[0] == 200 for _ in range(20))
+
+        assert wait_for(everywhere, 60), gw.log()[-3000:]
+        assert all(gw.request("POST", "/v1/chat/completions", {"model": "steady", "messages": MESSAGES},
+                              headers=auth)[0] == 200 for _ in range(10))
+    assert "restarting the 2 workers" in gw.log()

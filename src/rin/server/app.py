@@ -31,6 +31,7 @@ from rin.server.pipeline import Pipeline, send_codec_error
 from rin.server.gc_tuning import tune_gc
 from rin.server import gateway_routes as own
 from rin.server.metrics import Metrics
+from rin.server.workers import restart_workers
 from rin.asgi import Receive, Send, send_error
 
 log = logging.getLogger("rin.server")
@@ -265,9 +266,12 @@ class App:
             log.error("reload rejected, still serving the previous config: %s", err)
             raise InvalidRequest(f"The new config was rejected; the previous one keeps serving. {err}",
                                  code="invalid_config") from None
-        return {"status": "reloaded", "models": len(config.groups),
-                "deployments_enabled": sum(1 for d in config.deployments if d.enabled),
-                "warnings": config.warnings}
+        answer = {"status": "reloaded", "models": len(config.groups),
+                  "deployments_enabled": sum(1 for d in config.deployments if d.enabled),
+                  "warnings": config.warnings}
+        if (workers := restart_workers()) is not None:
+            answer["workers_restarting"] = workers
+        return answer
 
     def _on_sighup(self) -> None:
         async def run() -> None:

@@ -13,6 +13,7 @@ from rin import __version__
 from rin.asgi import JSON, Receive, Send, send_bytes, send_json
 from rin.errors import ServiceUnavailable
 from rin.model_list import model_info_body, model_list_body
+from rin.server.workers import restart_workers
 
 _Handler = Callable[[Any, dict[str, Any], Receive, Send, str], Awaitable[None]]
 
@@ -85,6 +86,8 @@ async def admin_sync(app: Any, scope: dict[str, Any], receive: Receive, send: Se
     except SyncError as err:
         raise ServiceUnavailable(f"The catalogue sync failed; the last good catalogue keeps serving. {err}",
                                  code="sync_failed") from None
+    if (workers := restart_workers()) is not None:
+        summary["workers_restarting"] = workers
     await send_json(send, 200, {"status": "synced", **summary})
 
 
