@@ -107,6 +107,8 @@ class Runtime:
             await self.keys.start(interval=10.0)
             await self._seed_key_spend()
         if self.shared is not None:
+            if self.ledger is not None:
+                self.shared.budgets.refresh = self._reread_spend
             await self.shared.start()  # after the rebuild: seeds Redis from the ledger where it has nothing
         self.generations.start(self._spawn)
 
@@ -126,6 +128,16 @@ class Runtime:
         await self.transport.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.close)
+
+    async def _reread_spend(self) -> None:
+        """Every budget's spend from the ledger again (after Redis lost its data): this
+        instance's own rows written first, then the database's figures, the fleet's where every
+        instance writes the same database."""
+        assert self.ledger is not None
+        await self.ledger.flush()
+        await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
+        if self.config.general.master_key:
+            await self._seed_key_spend()
 
     async def _seed_key_spend(self) -> None:
         """Each budgeted key's spend in its current window, from the ledger (before shared state

@@ -7,6 +7,7 @@ what keeps concurrent test runs apart; it is also the one these tests may stop a
 from __future__ import annotations
 
 import subprocess
+from sqlite3 import connect as sqlite_connect
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -234,3 +235,34 @@ def test_redis_stopped_a_keys_rpm_is_counted_by_the_instance_alone(
             time.sleep(60 - time.time() % 60)
         server.kill()
         assert [key_chat(gw, key, "fast") for _ in range(3)] == [200, 200, 429]
+
+
+def test_redis_restarted_empty_budgets_are_read_again_from_the_shared_ledger(
+    fake: Any, server: RedisServer, tmp_path: Path
+) -> None:
+    """Two instances writing one ledger (a shared database); a user's budget mostly spent through
+    B; Redis restarts empty. A, which only ever saw its own first request, must not seed the
+    window from that: it reads the spend again from the ledger first, so a burst through A admits
+    only what the limit has left (before: A seeded its stale figure and the user overspent)."""
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    config = gateway_config(fake, server.port, max_end_user_budget=0.5, budget_duration="30d",
+                            enforce_budget=True, database_url=database)
+
+    def user_chat(gw: Gateway) -> int:
+        return gw.request("POST", "/v1/chat/completions",
+                          {"model": "slow", "messages": MESSAGES, "user": "u1"})[0]
+
+    with Gateway(config, tmp_path / "a", env=KEYS) as a, Gateway(config, tmp_path / "b", env=KEYS) as b:
+        assert user_chat(a) == 200
+        assert [user_chat(b) for _ in range(7)] == [200] * 7  # $0.40 of $0.50 spent
+        server.kill()
+        server.start()  # empty
+        statuses: list[int] = []
+        eventually(lambda: statuses.append(user_chat(a)) or statuses[-1] == 429, seconds=20)
+    answered = statuses.count(200)
+    assert answered <= 2, statuses  # $0.10 left: two more at $0.05, never more
+    with sqlite_connect(tmp_path / "shared.db") as db:
+        spent = Decimal(str(db.execute("SELECT COALESCE(SUM(cost), 0) FROM spend_log WHERE user = 'u1' "
+                                       "AND status = 'success'").fetchone()[0]))
+    assert spent <= Decimal("0.5"), spent
+    assert "reading budgets again from the ledger" in a.log() or "redis recovered" in a.log()

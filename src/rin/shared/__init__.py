@@ -65,6 +65,8 @@ class SharedState:
         self.rates = RateSync(link, prefix, self.background, wall)
         self.key_rates = KeyRates(link, prefix, self.background, wall)
         self._loops: list[asyncio.Task[None]] = []
+        #: Redis was found without its data and the budgets are not read again yet
+        self._lost = False
         link.on_recover.append(self._recovered)
 
     @classmethod
@@ -85,7 +87,11 @@ class SharedState:
         the ledger figures already in each Budget (only where Redis has none), then refreshes
         every `tick` seconds. Bounded: a Redis that does not answer delays startup by ~2 s at most."""
         self._loops.append(asyncio.get_running_loop().create_task(self.cooldowns.listen()))
+        self.budgets.on_lost = self._lost_found_by_reserve
         try:
+            # at start the budgets were just read from the ledger: reseeded from them where Redis
+            # has lost its data (or never had any), else only seeded where a window is missing
+            await self._check_data(starting=True)
             await self.budgets.sync(users=True)
         except RedisUnavailable:
             pass  # logged by the link; the tick loop retries
@@ -109,11 +115,46 @@ class SharedState:
         """One refresh: rpm/tpm counts, budget backlog and figures, hold leases. While the breaker
         is open this is also what probes Redis, so recovery needs no request."""
         try:
+            await self._check_data()
             await self.rates.tick()
             await self.budgets.sync()
             await self.budgets.renew()
         except RedisUnavailable:
             pass
+
+    def _lost_data(self, starting: bool = False) -> bool:
+        """Redis is without its marker (a reserve or a check found it so): the budgets are read
+        again from the ledger. True if this is news (then a reserve's finding starts that now)."""
+        if self._lost:
+            return False
+        self._lost = True
+        if not starting:  # at start: a new Redis, or the first instance
+            log.warning("shared state: Redis has lost its data (restarted empty?); reading budgets "
+                        "again from the ledger before admitting against them")
+        return True
+
+    def _lost_found_by_reserve(self) -> None:
+        if self._lost_data():
+            self.background.spawn(self._catch_up())
+
+    async def _check_data(self, starting: bool = False) -> None:
+        """Has Redis lost its data (its marker, `BudgetStore.marker`, gone)? Then the budgets are
+        read again from the ledger before any reserve goes ahead (`reseed`, which sets the marker;
+        retried every tick until it succeeds); if it kept it, reserves held back after an outage
+        go ahead. Raises RedisUnavailable."""
+        if not await self.link.call(lambda r: r.exists(self.budgets.marker)):
+            self._lost_data(starting)
+        if not self._lost:
+            self.budgets.stale, self.budgets.marked = False, True
+            return
+        try:
+            await self.budgets.reseed()
+        except RedisUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - the ledger can't be read: stay refusing, retry next tick
+            log.exception("shared state: reading budgets from the ledger failed; hard budgets refuse until it works")
+            return
+        self._lost = False
 
     async def _tick_loop(self) -> None:
         while True:
@@ -121,15 +162,18 @@ class SharedState:
             await self.tick()
 
     def _recovered(self) -> None:
-        # messages may have been missed, and this instance's holds may have outlived their leases
+        # messages may have been missed, this instance's holds may have outlived their leases, and
+        # Redis may have come back empty: no reserve until the budgets are read again (reseed)
+        self.budgets.stale = True
         self.background.spawn(self._catch_up())
 
     async def _catch_up(self) -> None:
         try:
+            await self._check_data()
             await self.cooldowns.load()
             await self.budgets.renew(force=True)
         except RedisUnavailable:
-            pass
+            pass  # still stale: the next tick tries again
 
     def status(self) -> dict[str, Any]:
         """For readiness: is Redis in use, and what waits to be written there."""

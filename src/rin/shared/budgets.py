@@ -17,8 +17,12 @@ What can go wrong, and what happens:
 - An instance dies holding reservations: every hold has a lease, renewed by its instance every
   lease / 4 seconds, and swept out by the next script after it ends. A dead instance's holds block
   the budget for at most LEASE seconds, never for the rest of the window.
-- Redis loses its data (a restart without persistence): windows are seeded again from what each
-  instance last saw (its ledger at startup), the first instance to write wins.
+- Redis loses its data (a restart without persistence): noticed when Redis comes back after an
+  outage, or when the instance's marker key is gone (each tick); reserves are refused (hard
+  budgets) until the spend is read again from the ledger and the windows seeded from it, the first
+  instance to write wins (`reseed`). With a database every instance writes (PostgreSQL, or the
+  SQLite file of one instance's workers), the seed is the fleet's spend less the rows not yet
+  written (about a tick's worth).
 """
 
 from __future__ import annotations
@@ -73,6 +77,12 @@ class BudgetStore:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.link = link
         self.prefix = prefix
+        #: set once the windows in Redis hold the fleet's figures; gone when Redis loses its data.
+        #: Reserves check it once this store has seen it (`marked`): a store never started doesn't
+        self.marker = f"{prefix}alive"
+        self.marked = False
+        #: called when a reserve finds the marker gone (SharedState reads the budgets again)
+        self.on_lost: Callable[[], None] | None = None
         self.background = background
         self.clock = clock
         self.owner: Budgets | None = None
@@ -92,6 +102,12 @@ class BudgetStore:
         self._queue: list[tuple[Settle, Decimal]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._renewed = clock()
+        #: True from the moment Redis may have lost its data (it came back after an outage, or its
+        #: marker key is gone) until the figures are read again from the ledger and re-seeded:
+        #: meanwhile reserves raise RedisUnavailable (hard budgets refuse, as during the outage)
+        self.stale = False
+        #: reads every budget's spend from the ledger (set by the Runtime; None: no ledger)
+        self.refresh: Callable[[], Any] | None = None
 
     def attach(self, owner: Budgets) -> None:
         """The Budgets whose figures this store keeps (the newest after a reload)."""
@@ -103,6 +119,8 @@ class BudgetStore:
     async def reserve(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | Budget:
         """Releases `previous` and holds `amount` on every budget, atomically; returns the hold,
         or the first hard budget it would overrun. Raises RedisUnavailable."""
+        if self.stale:
+            raise RedisUnavailable(self.link.where, "Redis lost its data; budgets are being read again from the ledger")
         held = nanos(amount, ROUND_CEILING)
         hold = Hold(amount, budgets, secrets.token_hex(8), held, tuple(self.key(b) for b in budgets) if held else ())
         old = previous.keys if previous is not None else ()
@@ -115,7 +133,7 @@ class BudgetStore:
             key = self.key(budget)
             # what this instance spent while Redis was away counts before the backlog reaches it
             args += [limit, self._seed(budget, key), _expires(budget), self.pending.get(key, 0)]
-        keys = _pairs([self.key(b) for b in budgets]) + _pairs(old)
+        keys = _pairs([self.key(b) for b in budgets]) + _pairs(old) + ([self.marker] if self.marked else [])
         try:
             reply = await self.link.call(lambda r: self.link.wire.run(self._reserve, keys, args))
         except RedisUnavailable as err:
@@ -132,6 +150,11 @@ class BudgetStore:
                     self.release(orphan)
             raise
         refused = int(reply[0])
+        if refused < 0:  # Redis lost its data: nothing was held or seeded; read the ledger again
+            self.stale = True
+            if self.on_lost is not None:
+                self.on_lost()
+            raise RedisUnavailable(self.link.where, "Redis lost its data; budgets are being read again from the ledger")
         for i, budget in enumerate(budgets):
             budget.spent, budget.reserved = usd(reply[1 + 2 * i]), usd(reply[2 + 2 * i])
         if refused:
@@ -249,6 +272,28 @@ class BudgetStore:
             read = Settle("", None, chunk, [self.key(b) for b in chunk], [_expires(b) for b in chunk])
             call = self._settle_call(read, alerts=False)
             self._mirror(chunk, await send(lambda r: self.link.wire.run(*call)), Decimal(0))  # noqa: B023
+
+    async def reseed(self) -> None:
+        """After Redis may have lost its data: this instance's figures are only what it last saw
+        (stale when other instances or workers spent since), so the spend is read again from the
+        ledger, which every instance sharing the database writes, before windows are seeded again
+        (the first instance to write wins, each from the ledger). Raises RedisUnavailable."""
+        self.stale = True
+        if self.refresh is not None:
+            await self.refresh()
+        ledger = {self.key(b): nanos(b.spent) for b in self.owner.current()} if self.owner is not None else {}
+        await self.sync(users=True, force=True)  # seeds what is missing; mirrors Redis's figures
+        # a window another instance seeded first, from what it last saw, may be below the ledger:
+        # raised to it (the ledger's rows are spent for sure; a settle counted twice errs low)
+        if self.owner is not None:
+            below = [(key, ledger[key] - nanos(b.spent)) for b in self.owner.current()
+                     if (key := self.key(b)) in ledger and ledger[key] > nanos(b.spent)]
+            for key, delta in below:
+                await self.link.call(lambda r: r.hincrby(key, "spent", delta), timeout=2.0)  # noqa: B023
+            if below:
+                await self.sync(users=True, force=True)
+        await self.link.call(lambda r: r.set(self.marker, "1"))  # reserves may trust these windows now
+        self.stale, self.marked = False, True
 
     async def renew(self, force: bool = False) -> None:
         """Extends the leases of this instance's live holds (every lease / 4 seconds)."""

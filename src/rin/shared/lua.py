@@ -28,13 +28,16 @@ local function sweep(hash, holds)
 end
 """
 
-#: KEYS: n pairs (hash, holds) to hold on, then m pairs holding the previous hold to release.
+#: KEYS: n pairs (hash, holds) to hold on, then m pairs holding the previous hold to release, then
+#:       optionally the marker that Redis still has the fleet's data (budgets.py: `reseed`).
 #: ARGV: n, m, hold, amount, lease ms, previous hold, -previous amount,
 #:       then per scope: limit (-1: soft, only counted), seed for spent, expire-at ms (0: never),
 #:       spend this instance still has to book there (counted as spent; see budgets.py's backlog).
-#: Returns {refused scope (0: admitted), spent_1, reserved_1, ..., spent_n, reserved_n}.
+#: Returns {refused scope (0: admitted), spent_1, reserved_1, ..., spent_n, reserved_n}, or {-1}
+#: without touching anything when the marker is gone (Redis lost its data: no seed is trusted).
 RESERVE = _PRELUDE + """
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
+if #KEYS > 2 * (n + m) and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return {-1} end
 local hold, amount, lease = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 for j = 1, m do
   if redis.call('ZREM', KEYS[2 * (n + j)], ARGV[6]) == 1 then
