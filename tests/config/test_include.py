@@ -50,3 +50,27 @@ def test_missing_include_is_an_error_naming_the_file(tmp_path: Path) -> None:
         load_config(tmp_path / "main.yaml", env={})
     [error] = caught.value.errors
     assert error.startswith(f"{tmp_path / 'main.yaml'}:3: include[0]: included file 'models/extra.yaml' not found")
+
+
+def test_a_key_given_twice_is_a_warning_naming_both_lines(tmp_path: Path) -> None:
+    """YAML keeps the last of two equal keys without a word (LiteLLM too, so it is not an error):
+    a budget written twice, or a section written twice, is named with both lines, in included
+    files too."""
+    (tmp_path / "main.yaml").write_text(
+        "include: [more.yaml]\n"
+        "model_list:\n  - model_name: m\n    litellm_params: {model: openai/gpt-4o, api_key: sk-x}\n"
+        "general_settings:\n  max_budget: 10\n  enforce_budget: true\n  max_budget: 1000\n"
+        "router_settings: {num_retries: 1}\nrouter_settings: {timeout: 5}\n", encoding="utf-8")
+    (tmp_path / "more.yaml").write_text("litellm_settings:\n  drop_params: true\n  drop_params: false\n",
+                                        encoding="utf-8")
+    config = load_config(tmp_path / "main.yaml", env={})
+    assert config.general.max_budget == 1000  # as YAML (and LiteLLM) read it
+    twice = [w for w in config.warnings if "is given twice" in w]
+    assert twice == [
+        f"{tmp_path / 'main.yaml'}:8: 'general_settings.max_budget' is given twice (also at line 6); YAML keeps "
+        "only this one, so line 6's is ignored: remove one of them",
+        f"{tmp_path / 'main.yaml'}:10: 'router_settings' is given twice (also at line 9); YAML keeps only this "
+        "one, so line 9's is ignored: remove one of them",
+        f"{tmp_path / 'more.yaml'}:3: 'litellm_settings.drop_params' is given twice (also at line 2); YAML keeps "
+        "only this one, so line 2's is ignored: remove one of them",
+    ]

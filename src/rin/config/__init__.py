@@ -39,6 +39,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     Raises ConfigError (every problem found, one `FILE:LINE: key.path: problem` line each)."""
     doc = load_document(Path(path))
     problems = Problems(doc.where)
+    for duplicate in doc.duplicates:
+        problems.note(duplicate)
     _, skipped = problems.sort_keys((), doc.data, _SECTIONS, litellm_keys.TOP_LEVEL)
     if skipped:
         problems.note(f"LiteLLM sections RIN ignores: {', '.join(skipped)}")

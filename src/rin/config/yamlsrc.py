@@ -29,6 +29,8 @@ class Document:
     data: dict[str, Any]
     file: str
     lines: dict[KeyPath, Location] = field(default_factory=dict)
+    #: a key given twice in one mapping (YAML keeps the last silently): one warning each
+    duplicates: list[str] = field(default_factory=list)
 
     def where(self, path: KeyPath) -> str:
         """`FILE:LINE` of the key at `path`, or of its nearest ancestor that has one."""
@@ -51,8 +53,8 @@ def _load(path: Path, shown: str, stack: tuple[Path, ...]) -> Document:
         raise ConfigError(f"{shown}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{shown}: cannot read the config file ({type(exc).__name__})") from None
-    data, lines = _parse(text, shown)
-    doc = Document(data, shown, lines)
+    data, lines, duplicates = _parse(text, shown)
+    doc = Document(data, shown, lines, duplicates)
     includes = doc.data.pop("include", None)
     if includes is not None:
         for index, name in _include_names(doc, includes):
@@ -66,7 +68,9 @@ def _load(path: Path, shown: str, stack: tuple[Path, ...]) -> Document:
                                   f"{child_shown}); a file cannot include itself, directly or indirectly")
             if not child_path.is_file():
                 raise ConfigError(f"{where}: included file '{name}' not found (looked for {child_shown})")
-            _merge(doc, _load(child_path, child_shown, chain))
+            child = _load(child_path, child_shown, chain)
+            doc.duplicates += child.duplicates
+            _merge(doc, child)
     return doc
 
 
@@ -81,7 +85,7 @@ def _include_names(doc: Document, includes: Any) -> list[tuple[int, str]]:
     return [(i, n.strip()) for i, n in enumerate(includes)]
 
 
-def _parse(text: str, shown: str) -> tuple[dict[str, Any], dict[KeyPath, Location]]:
+def _parse(text: str, shown: str) -> tuple[dict[str, Any], dict[KeyPath, Location], list[str]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -96,26 +100,36 @@ def _parse(text: str, shown: str) -> tuple[dict[str, Any], dict[KeyPath, Locatio
     finally:
         loader.dispose()
     if data is None:
-        return {}, {}
+        return {}, {}, []
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}:1: the top level must be a mapping of sections "
                           "(model_list, router_settings, general_settings, litellm_settings, ...)")
     lines: dict[KeyPath, Location] = {}
-    _record(node, (), lines, shown)
-    return data, lines
+    duplicates: list[str] = []
+    _record(node, (), lines, shown, duplicates)
+    return data, lines, duplicates
 
 
-def _record(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, Location], shown: str) -> None:
-    """Walk the composed node tree beside the constructed data, noting the line of each key."""
+def _record(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, Location], shown: str,
+            duplicates: list[str]) -> None:
+    """Walk the composed node tree beside the constructed data, noting the line of each key (and
+    each key a mapping gives twice: YAML keeps the last one without a word)."""
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            lines[(*path, key)] = (shown, key_node.start_mark.line + 1)
-            _record(value_node, (*path, key), lines, shown)
+            line = key_node.start_mark.line + 1
+            if key in seen and key != "<<":
+                name = ".".join(str(p) for p in (*path, key))
+                duplicates.append(f"{shown}:{line}: '{name}' is given twice (also at line {seen[key]}); YAML "
+                                  f"keeps only this one, so line {seen[key]}'s is ignored: remove one of them")
+            seen[key] = line
+            lines[(*path, key)] = (shown, line)
+            _record(value_node, (*path, key), lines, shown, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = (shown, item.start_mark.line + 1)
-            _record(item, (*path, index), lines, shown)
+            _record(item, (*path, index), lines, shown, duplicates)
 
 
 def _merge(doc: Document, child: Document) -> None:
