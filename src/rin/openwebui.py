@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from rin.codecs.modes import mode_of
 from rin.config.resolved import Config
 from rin.model_list import readable_name
 from rin.types import Deployment
@@ -41,9 +42,12 @@ def export_models(config: Config) -> list[dict[str, Any]]:
 
 
 def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
+    # an embedding, speech, image or rerank group answers no chat request: kept out of the chat
+    # picker, with no chat capabilities
+    chat = all(mode_of(d) == "chat" for d in deps)
     # The router skips a deployment only when its model info says False: unknown means allowed.
-    vision = any(d.info.supports_vision is not False for d in deps)
-    tools = any(d.info.supports_function_calling is not False for d in deps)
+    vision = chat and any(d.info.supports_vision is not False for d in deps)
+    tools = chat and any(d.info.supports_function_calling is not False for d in deps)
     capabilities: dict[str, bool] = {
         "vision": vision,
         "file_upload": True,
@@ -52,7 +56,6 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
         "usage": True,  # makes Open WebUI send stream_options.include_usage, so it shows token counts
         "builtin_tools": tools,
     }
-    chat = all(d.info.mode == "chat" for d in deps)
     return {
         "id": name,
         "base_model_id": None,
@@ -66,7 +69,6 @@ def model_entry(name: str, deps: list[Deployment]) -> dict[str, Any]:
         # Open WebUI shows a model without grants to admins only; RIN's own key and budgets decide
         # who may spend, so every signed-in user may read (use) every model
         "access_grants": [PUBLIC_READ],
-        # an embeddings-only group answers no chat request: keep it out of the chat picker
         "is_active": chat,
     }
 

@@ -249,10 +249,21 @@ def test_export_carries_rins_capabilities(exported):
     assert {t["name"] for t in o3["meta"]["tags"]} == {"openai", "tools", "reasoning"}
 
 
-def test_embedding_models_stay_out_of_the_chat_picker():
-    dep = Deployment("embed", "openai", "text-embedding-3-small", "http://127.0.0.1:9/v1", "e1",
-                     info=ModelInfo(mode="embedding"))
-    assert model_entry("embed", [dep])["is_active"] is False
+def test_embedding_and_media_models_stay_out_of_the_chat_picker():
+    """Any group that answers no chat request (its mode set, or known from its id: whisper-1,
+    dall-e-3, a Bedrock Titan embedding, ...) is inactive, with no chat capabilities."""
+    def dep(provider: str, model: str, **info: str) -> Deployment:
+        return Deployment(model, provider, model, "http://127.0.0.1:9/v1", model, info=ModelInfo(**info))
+
+    for d in (dep("openai", "text-embedding-3-small", mode="embedding"), dep("openai", "whisper-1"),
+              dep("openai", "tts-1"), dep("openai", "dall-e-3"), dep("cohere", "rerank-v3.5"),
+              dep("bedrock", "amazon.titan-embed-text-v2:0"), dep("bedrock", "cohere.embed-english-v3"),
+              dep("vertex_ai", "text-embedding-005")):
+        entry = model_entry(d.model_name, [d])
+        assert entry["is_active"] is False, d.provider_model
+        caps = entry["meta"]["capabilities"]
+        assert caps["vision"] is False and caps["builtin_tools"] is False and entry["params"] == {}, d.provider_model
+    assert model_entry("gpt-4o", [dep("openai", "gpt-4o")])["is_active"] is True
 
 
 def test_export_matches_what_open_webui_stored_on_import(exported):

@@ -20,7 +20,8 @@ _BY_PREFIX = (
     (("whisper", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "distil-whisper"), "audio_transcription"),
     (("tts-", "gpt-4o-mini-tts", "playai-tts"), "audio_speech"),
     (("dall-e", "gpt-image"), "image_generation"),
-    (("text-embedding", "embed-", "nomic-embed", "voyage-"), "embedding"),
+    (("text-embedding", "embed-", "nomic-embed", "voyage-", "gemini-embedding", "text-multilingual-embedding",
+      "amazon.titan-embed", "cohere.embed-"), "embedding"),
     (("rerank", "jina-reranker", "bge-reranker"), "rerank"),
 )
 
