@@ -4,6 +4,8 @@ through a real `rin serve` with the openai SDK (text, stream, tool call, content
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import orjson
@@ -28,6 +30,9 @@ from tests.e2e.conftest import KEYS, deployment as config_entry
 from tests.fakes.faults import Fault
 from tests.fakes.gemini_fmt import GeminiFormat, envelope
 from tests.gateway import Gateway
+
+#: the id RIN gives a call Gemini gave none, as OpenAI's look
+CALL_ID = re.compile(r"call_[0-9a-f]{24}")
 
 adapter = GeminiAdapter()
 WEATHER = {"type": "function", "function": {
@@ -181,9 +186,13 @@ def test_function_calls_and_max_tokens():
         {"functionCall": {"name": "get_time", "args": {}, "id": "fc-9"}}]}, "finishReason": "STOP"}]})
     choice = chat["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
-    assert [(c["id"], c["function"]["name"], orjson.loads(c["function"]["arguments"]))
-            for c in choice["message"]["tool_calls"]] == [("call_1", "get_weather", {"city": "Paris"}),
-                                                          ("fc-9", "get_time", {})]
+    made, given = choice["message"]["tool_calls"]
+    assert [(c["function"]["name"], orjson.loads(c["function"]["arguments"])) for c in (made, given)] == [
+        ("get_weather", {"city": "Paris"}), ("get_time", {})]
+    assert given["id"] == "fc-9" and CALL_ID.fullmatch(made["id"])  # Gemini gave none: a unique one
+    again = parse({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]}, "finishReason": "STOP"}]})
+    assert again["choices"][0]["message"]["tool_calls"][0]["id"] != made["id"]  # never repeated across turns
     cut = parse({"candidates": [{"content": {"parts": [{"text": "Once"}]}, "finishReason": "MAX_TOKENS"}]})
     assert cut["choices"][0]["finish_reason"] == "length"
 
@@ -195,9 +204,11 @@ def test_thought_signatures_go_out_in_the_ids_and_come_back():
         {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="},
         {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}]}, "finishReason": "STOP"}]})
     first, second = chat["choices"][0]["message"]["tool_calls"]
-    assert first["id"] == "call_1__thought__c2lnLTE="
+    one, _, signature = first["id"].partition("__thought__")
+    assert CALL_ID.fullmatch(one) and signature == "c2lnLTE="
     assert first["extra_content"] == {"google": {"thought_signature": "c2lnLTE="}}
-    assert second["id"] == "call_2" and "extra_content" not in second
+    two = second["id"]
+    assert CALL_ID.fullmatch(two) and two != one and "extra_content" not in second
     history = [{"role": "user", "content": "Paris and Rome?"},
                {"role": "assistant", "content": None, "tool_calls": [
                    {"id": first["id"], "type": "function", "function": first["function"]},
@@ -206,12 +217,12 @@ def test_thought_signatures_go_out_in_the_ids_and_come_back():
                {"role": "tool", "tool_call_id": second["id"], "content": "25"}]
     body = build({"tools": [WEATHER], "messages": history})
     assert body["contents"][1]["parts"] == [
-        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1"},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": one},
          "thoughtSignature": "c2lnLTE="},
-        {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}, "id": "call_2"}}]
-    assert [p["functionResponse"]["id"] for p in body["contents"][2]["parts"]] == ["call_1", "call_2"]
+        {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}, "id": two}}]
+    assert [p["functionResponse"]["id"] for p in body["contents"][2]["parts"]] == [one, two]
     # a signature kept only in extra_content (a client that echoes whole messages) is restored too
-    echoed = dict(history[1], tool_calls=[{"id": "call_1", "type": "function", "function": first["function"],
+    echoed = dict(history[1], tool_calls=[{"id": one, "type": "function", "function": first["function"],
                                            "extra_content": first["extra_content"]}])
     body = build({"messages": [history[0], echoed]})
     assert body["contents"][1]["parts"][0]["thoughtSignature"] == "c2lnLTE="
@@ -229,7 +240,7 @@ def test_stream_tool_call_keeps_its_signature():
     _, chunks = replay([frame([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
                                 "thoughtSignature": "c2ln"}], "STOP", USAGE)])
     [call] = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
-    assert call["id"] == "call_1__thought__c2ln" and call["index"] == 0
+    assert CALL_ID.fullmatch(call["id"].removesuffix("__thought__c2ln")) and call["index"] == 0
     assert call["extra_content"] == {"google": {"thought_signature": "c2ln"}}
 
 
@@ -295,7 +306,7 @@ def test_stream_text_thoughts_and_held_back_usage():
 def test_stream_tool_call():
     _, chunks = replay([frame([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}], "STOP", USAGE)])
     [call] = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
-    assert call["index"] == 0 and call["id"] == "call_1" and call["function"]["name"] == "get_weather"
+    assert call["index"] == 0 and CALL_ID.fullmatch(call["id"]) and call["function"]["name"] == "get_weather"
     assert orjson.loads(call["function"]["arguments"]) == {"city": "Paris"}
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
@@ -444,7 +455,8 @@ def test_sdk_gemini_3_tool_round_trip_keeps_the_thought_signature(gw, fake, stre
     final = client.chat.completions.create(model="three", messages=history, tools=[WEATHER])
     assert final.choices[0].finish_reason == "stop" and final.choices[0].message.content
     sent = fake.requests[-1].json["contents"]
-    assert sent[1]["parts"][0]["thoughtSignature"] and sent[1]["parts"][0]["functionCall"]["id"] == "call_1"
+    assert sent[1]["parts"][0]["thoughtSignature"]
+    assert sent[1]["parts"][0]["functionCall"]["id"] == call["id"].partition("__thought__")[0]
     # the same history with the signature stripped (a client that rebuilt the ids) still works
     bare = [history[0], {**history[1], "tool_calls": [{**call, "id": "call_x"}]},
             {**history[2], "tool_call_id": "call_x"}]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+import secrets
 import time
 
 import orjson
@@ -179,6 +180,12 @@ def _split_parts(parts: Any) -> tuple[str, str, list[tuple[str, Any, str | None,
     return "".join(texts), "".join(thoughts), calls
 
 
+def new_call_id() -> str:
+    """An id for a call Gemini gave none: unique in the conversation, as OpenAI's are (a history
+    with the same id twice is refused by Anthropic, and confuses clients that key results by it)."""
+    return f"call_{secrets.token_hex(12)}"
+
+
 def tool_call(name: str, args: Any, call_id: str, signature: str | None) -> dict[str, Any]:
     """An OpenAI tool call; Gemini's thought signature rides in its id (and, as Google's own
     OpenAI-compatible endpoint puts it, in `extra_content.google.thought_signature`)."""
@@ -212,7 +219,7 @@ def chat_completion(data: dict[str, Any], model: str, created: int) -> tuple[dic
             message["tool_calls"] = []
             for name, args, call_id, signature in calls:
                 n_calls += 1
-                message["tool_calls"].append(tool_call(name, args, call_id or f"call_{n_calls}", signature))
+                message["tool_calls"].append(tool_call(name, args, call_id or new_call_id(), signature))
         if thoughts:
             message["reasoning_content"] = thoughts
         index = candidate.get("index")
@@ -291,7 +298,7 @@ class GeminiStreamParser:
             out.append(self._chunk({"content": text}))
         for name, args, call_id, signature in calls:
             self._calls += 1
-            call = tool_call(name, args, call_id or f"call_{self._calls}", signature)
+            call = tool_call(name, args, call_id or new_call_id(), signature)
             out.append(self._chunk({"tool_calls": [{"index": self._calls - 1, **call}]}))
         reason = candidate.get("finishReason")
         if reason:
