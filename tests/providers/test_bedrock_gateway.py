@@ -170,6 +170,7 @@ def test_embeddings_titan_and_cohere(gw, up):
     assert up.requests[-1].json == {"inputText": "hello", "dimensions": 256}
     cohere = client.embeddings.create(model="cohere", input=["a", "b", "c"])
     assert [d.index for d in cohere.data] == [0, 1, 2]
+    assert cohere.usage.prompt_tokens == 3  # Bedrock's Cohere gives no count: estimated, never a zero
     assert up.requests[-1].json == {"texts": ["a", "b", "c"], "input_type": "search_document"}
     assert all(r.path.endswith("/invoke") and "Credential=" in r.headers["authorization"] for r in up.requests)
     status, _, body = gw.request("POST", "/v1/embeddings", {"model": "titan", "input": ["a", "b"]})

@@ -109,7 +109,8 @@ def _reasoning(block: dict[str, Any], texts: list[str], blocks: list[dict[str, A
 
 def embeddings_json(data: dict[str, Any], model: str) -> tuple[bytes, Usage | None]:
     """Titan's `{"embedding", "inputTextTokenCount"}` or Cohere's `{"embeddings": [[...]] or
-    {"float": [[...]]}}` as an OpenAI embeddings list."""
+    {"float": [[...]]}, "texts": [...]}` as an OpenAI embeddings list (Cohere's tokens estimated
+    from its texts when it gives no count)."""
     if isinstance(data.get("embedding"), list):
         vectors, tokens = [data["embedding"]], data.get("inputTextTokenCount")
     else:
@@ -117,6 +118,10 @@ def embeddings_json(data: dict[str, Any], model: str) -> tuple[bytes, Usage | No
         vectors = found.get("float") if isinstance(found, dict) else found
         billed = (data.get("meta") or {}).get("billed_units") if isinstance(data.get("meta"), dict) else None
         tokens = billed.get("input_tokens") if isinstance(billed, dict) else None
+        texts = data.get("texts")
+        if tokens is None and isinstance(texts, list):  # Bedrock's Cohere answer has no count, but
+            # echoes the texts: about four characters a token, never a silent zero
+            tokens = sum(max(1, len(t) // 4) for t in texts if isinstance(t, str))
     if not isinstance(vectors, list):
         raise UpstreamProtocolError("Bedrock answered an embeddings request without embeddings")
     usage = Usage(int(tokens), 0, int(tokens)) if isinstance(tokens, int) else None
