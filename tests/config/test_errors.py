@@ -133,6 +133,7 @@ model_list:
       api_bse: https://example.test
       reasoning_effort: low
       seed: 7
+      temprature: 0.2
     model_info:
       tags: [fast]
       popularity_score: 80
@@ -151,11 +152,14 @@ litellm_settings:
     assert f"{path}:4: model_list[0].litellm_parms: unknown key, did you mean 'litellm_params'? (ignored)" in unknown
     assert any(w.startswith(f"{path}:7: model_list[0].litellm_params.api_bse: unknown key, did you mean 'api_base'?")
                for w in unknown)
-    assert f"{path}:14: router_settings.routing_stratgy: unknown key, did you mean 'routing_strategy'? (ignored)" in unknown
-    assert f"{path}:18: general_settings.max_budgt: unknown key, did you mean 'max_budget'? (ignored)" in unknown
-    assert len(unknown) == 5  # request defaults, model_info metadata and LiteLLM-only settings are not "unknown"
+    assert any(w.startswith(f"{path}:10: model_list[0].litellm_params.temprature: unknown key, did you mean "
+                            "'temperature'?") for w in unknown)  # a misspelt request default, too
+    assert f"{path}:15: router_settings.routing_stratgy: unknown key, did you mean 'routing_strategy'? (ignored)" in unknown
+    assert f"{path}:19: general_settings.max_budgt: unknown key, did you mean 'max_budget'? (ignored)" in unknown
+    assert len(unknown) == 6  # request defaults, model_info metadata and LiteLLM-only settings are not "unknown"
     dep = config.deployments[0]
-    assert dep.defaults == {"api_bse": "https://example.test", "reasoning_effort": "low", "seed": 7}
+    assert dep.defaults == {"api_bse": "https://example.test", "reasoning_effort": "low", "seed": 7,
+                            "temprature": 0.2}
     ignored = [w for w in config.warnings if "ignores" in w]
     assert any("store_model_in_db" in w for w in ignored)
     # success_callback is read now (rin.config.telemetry): langfuse without its keys says so

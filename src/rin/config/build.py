@@ -98,7 +98,8 @@ class DeploymentBuilder:
                 self.ignored[key] += 1
                 continue
             if key not in LiteLLMParams.model_fields and key not in litellm_keys.REQUEST_PARAMS:
-                hint = difflib.get_close_matches(key, sorted(DEPLOYMENT_PARAMS), n=1, cutoff=0.8)
+                hint = difflib.get_close_matches(key, sorted(DEPLOYMENT_PARAMS | litellm_keys.REQUEST_PARAMS),
+                                                 n=1, cutoff=0.8)
                 if hint:
                     self.problems.warn((*path, key), f"unknown key, did you mean '{hint[0]}'? "
                                        "(passed to the provider as a request parameter)")
