@@ -98,8 +98,13 @@ class Codec:
         return PROVIDERS[dep.provider].adapter.stream_parser(req, dep)
 
     def classify_error(self, dep: Deployment, status: int, headers: Any, body: bytes) -> UpstreamError:
-        """A non-2xx upstream answer as RIN's error (the adapter decides, by status and body)."""
-        return PROVIDERS[dep.provider].adapter.classify_error(status, headers, body)
+        """A non-2xx upstream answer as RIN's error (the adapter decides, by status and body),
+        naming the deployment's provider (one OpenAI-compatible adapter serves groq, jina_ai, ...)."""
+        adapter = PROVIDERS[dep.provider].adapter
+        err = adapter.classify_error(status, headers, body)
+        if dep.provider != adapter.name and err.message.startswith(adapter.name + " "):
+            err.message = dep.provider + err.message[len(adapter.name):]
+        return err
 
     # the client's wire format
 
