@@ -231,15 +231,17 @@ class Budgets:
         now = self.now()
         for budget in budgets:
             budget.roll(now)
+        tokens = expected is None  # a media request is billed by what it asks (seconds, images, ...)
         if self.shared is not None:
-            return self._reserve_shared(budgets, amount, previous)
+            return self._reserve_shared(budgets, amount, previous, tokens)
         self.release(previous)
         for budget in budgets:
             if budget.hard and budget.spent + budget.reserved + amount > budget.limit:
-                return self._exceeded(budget, amount)
+                return self._exceeded(budget, amount, tokens)
         return self._hold_locally(budgets, amount)
 
-    async def _reserve_shared(self, budgets: list[Budget], amount: Decimal, previous: Hold | None) -> Hold | RinError:
+    async def _reserve_shared(self, budgets: list[Budget], amount: Decimal, previous: Hold | None,
+                              tokens: bool) -> Hold | RinError:
         assert self.shared is not None
         if previous is not None and not previous.keys:
             self.release(previous)
@@ -252,15 +254,16 @@ class Budgets:
                     f"budget state unavailable (Redis {err.where}: {err.reason}); "
                     "refusing rather than risking overspend. Retry shortly.")
             return self._hold_locally(budgets, amount)  # soft budgets only count: count here
-        return held if isinstance(held, Hold) else self._exceeded(held, amount)
+        return held if isinstance(held, Hold) else self._exceeded(held, amount, tokens)
 
     @staticmethod
-    def _exceeded(budget: Budget, amount: Decimal) -> BudgetExceeded:
+    def _exceeded(budget: Budget, amount: Decimal, tokens: bool = True) -> BudgetExceeded:
         held = f", ${budget.reserved:.6f} held by requests in flight" if budget.reserved > 0 else ""
+        why, lower = ((" (its prompt and max_tokens of output, or the model's whole output limit without "
+                       "max_tokens)", "Set a lower max_tokens, raise") if tokens else ("", "Raise"))
         return BudgetExceeded(
-            f"Budget exhausted: {budget.describe()}{held}; this request could cost up to ${amount:.6f} "
-            "(its prompt and max_tokens of output, or the model's whole output limit without max_tokens). "
-            "Set a lower max_tokens, raise the limit, wait for the window to reset, or use a cheaper model.")
+            f"Budget exhausted: {budget.describe()}{held}; this request could cost up to ${amount:.6f}{why}. "
+            f"{lower} the limit, wait for the window to reset, or use a cheaper model.")
 
     @staticmethod
     def _hold_locally(budgets: list[Budget], amount: Decimal) -> Hold:

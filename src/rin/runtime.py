@@ -135,6 +135,9 @@ class Runtime:
         instance writes the same database."""
         assert self.ledger is not None
         await self.ledger.flush()
+        # the other instances write their rows every proxy_batch_write_at: wait for two of those,
+        # so that what they answered just before Redis went is in the database too
+        await asyncio.sleep(2 * self.config.general.proxy_batch_write_at + 0.05)
         await self.budgets.rebuild(self.ledger.spent_since, self.ledger.report)
         if self.config.general.master_key:
             await self._seed_key_spend()
