@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from rin.deadlines import cancel_and_wait
 from rin.errors import CredentialRefreshFailed
 
 log = logging.getLogger("rin.credentials")
@@ -118,13 +119,8 @@ class Refresher:
             self._due[id(cred)] = now + cred.due_in()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

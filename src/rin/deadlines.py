@@ -93,3 +93,15 @@ class Timeout:
 def timeout(delay: float) -> Timeout:
     """Like `asyncio.timeout(delay)` (delay in seconds, not None), firing up to TICK seconds late."""
     return Timeout(delay)
+
+
+async def cancel_and_wait(task: asyncio.Future[object] | None) -> None:
+    """Cancels a background task and waits until it has ended (its cancellation swallowed); a
+    task already done is only collected."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rin.asgi import KEEPALIVE, Receive, Send
 from rin.codecs.base import Codec
+from rin.deadlines import cancel_and_wait
 from rin.errors import RinError, UpstreamError
 from rin.transport import StreamResponse
 from rin.types import ChatRequest, SSEEvent, StreamParser
@@ -90,12 +91,7 @@ class KeepAlive:
     async def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
 
 class ClientGone(Exception):
