@@ -32,6 +32,15 @@ def rows(gw: Gateway) -> list[dict]:
     return orjson.loads(out) if out.strip() else []
 
 
+def post_raw(gw: Gateway, body: bytes) -> socket.socket:
+    """A chat request sent on a socket of our own, which the test closes when it likes (a client
+    that goes away)."""
+    sock = socket.create_connection(("127.0.0.1", gw.port))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                 b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return sock
+
+
 def priced(name: str, model: str, base: str, key_var: str = "OPENAI_API_KEY", **extra) -> dict:
     info = extra.pop("model_info", {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002})
     return deployment(name, model, base, key_var, model_info=info, **extra)
@@ -123,9 +132,7 @@ def test_a_client_gone_before_the_first_token_stops_the_call_and_is_cancelled(fa
     upstream call is stopped at once and the row says cancelled, billed for its prompt."""
     with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
         body = orjson.dumps({"model": "thinking", "messages": MESSAGES, "stream": True})
-        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        with post_raw(gw, body):
             assert wait_for(lambda: fake.count("gpt-4o-slow5000") == 1)  # the call is under way
         found = wait_for(lambda: rows(gw) or None)
         assert found, gw.log()
@@ -140,9 +147,7 @@ def test_a_json_client_gone_before_the_answer_is_billed_and_cancelled(fake, tmp_
     came is billed in full (the provider charged it) and the row says cancelled, not success."""
     with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
         body = orjson.dumps({"model": "pondering", "messages": MESSAGES})
-        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        with post_raw(gw, body):
             assert wait_for(lambda: fake.count("gpt-4o-slow1500") == 1)  # the call is under way
         found = wait_for(lambda: rows(gw) or None)
         assert found, gw.log()
@@ -157,9 +162,7 @@ def test_a_json_client_gone_before_the_answer_is_billed_and_cancelled(fake, tmp_
 def test_stream_disconnect_is_billed_as_cancelled(fake, tmp_path):
     with Gateway(ledger_config(fake), tmp_path, env=KEYS) as gw:
         body = orjson.dumps({"model": "stall", "messages": MESSAGES, "stream": True})
-        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        with post_raw(gw, body) as sock:
             received = b""
             while b"data: " not in received:
                 received += sock.recv(4096)
